@@ -1,0 +1,113 @@
+"""The ``sitsmap`` command: a thin layer where each command calls one library function.
+
+Any :class:`~sitsmap.errors.SitsmapError` becomes one line on stderr,
+``sitsmap: error: <file>: <problem>``, and exit code 2; ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from sitsmap.console import setup_logging
+from sitsmap.errors import SitsmapError
+
+DEFAULT_TILES = "T31TCJ,T31TCK,T31TDJ,T31TDK"
+
+
+class _Group(click.Group):
+    """A click group that turns SitsmapError into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SitsmapError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"sitsmap: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.version_option(package_name="sitsmap")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Land-cover maps from Sentinel-2 image time series."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    setup_logging(verbose)
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return dt.datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--tiles", default=DEFAULT_TILES, show_default=True, help="Comma-separated tiles.")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(32, 10980),
+              help="Pixels per tile side at 10 m (even).")
+@click.option("--start", default="2018-01-01", show_default=True, callback=_date)
+@click.option("--end", default="2018-12-31", show_default=True, callback=_date)
+@click.option("--seed", default=0, show_default=True, type=int)
+def synth(out_dir: Path, tiles: str, size: int, start: dt.date, end: dt.date, seed: int) -> None:
+    """Generate a synthetic Sentinel-2 world (Theia L2A layout) in OUT_DIR."""
+    from sitsmap.synth import generate_world
+
+    tile_list = [t.strip() for t in tiles.replace(" ", ",").split(",") if t.strip()]
+    summary = generate_world(out_dir, tile_list, size=size, start=start, end=end, seed=seed)
+    click.echo(summary.describe())
+
+
+@cli.command("check-db")
+@click.argument("in_path", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("out_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--data-field", default="code", show_default=True, help="Integer class field.")
+@click.option("--epsg", default=2154, show_default=True, type=int, help="Output EPSG code.")
+@click.option("--do-corrections", is_flag=True, help="Fix the defects instead of only reporting.")
+def check_db(in_path: Path, out_path: Path, data_field: str, epsg: int,
+             do_corrections: bool) -> None:
+    """Check (and with --do-corrections, fix) a ground-truth vector file."""
+    from sitsmap.vectors.check import check_database
+
+    report = check_database(in_path, out_path, data_field=data_field, epsg=epsg,
+                            do_corrections=do_corrections)
+    click.echo(report.describe())
+    if not do_corrections and report.has_defects:
+        sys.exit(1)
+
+
+@cli.group(cls=_Group)
+def config() -> None:
+    """Inspect configurations."""
+
+
+@config.command("show")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a key (repeatable).")
+def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """Print the resolved configuration (defaults filled in, overrides applied)."""
+    from sitsmap.config import dump_config, load_config
+
+    click.echo(dump_config(load_config(config_path, overrides)), nl=False)
+
+
+def main() -> None:
+    """Entry point of the ``sitsmap`` console script."""
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

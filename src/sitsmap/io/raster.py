@@ -1,0 +1,197 @@
+"""Raster reading and writing with rasterio: windowed reads, tiled compressed writes.
+
+Every write goes through :func:`sitsmap.io.atomic.atomic_path`, so an output
+GeoTIFF exists under its final name only once it is complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from sitsmap.errors import InputDataError
+from sitsmap.io.atomic import atomic_path
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """The georeferencing of a raster: size, affine transform and CRS."""
+
+    width: int
+    height: int
+    transform: Affine
+    crs: CRS
+
+    @property
+    def resolution(self) -> float:
+        """Pixel size along x, in CRS units."""
+        return float(self.transform.a)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` in CRS units."""
+        left, top = self.transform * (0, 0)
+        right, bottom = self.transform * (self.width, self.height)
+        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+
+
+def read_grid(path: PathLike) -> RasterGrid:
+    """Return the grid of the raster at ``path``.
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be opened as a raster.
+    """
+    try:
+        with rasterio.open(path) as src:
+            return RasterGrid(src.width, src.height, src.transform, src.crs)
+    except RasterioError as exc:
+        raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
+
+
+def read_raster(
+    path: PathLike,
+    window: Window | None = None,
+    out_shape: tuple[int, int] | None = None,
+    resampling: Resampling = Resampling.nearest,
+    bands: int | Sequence[int] | None = None,
+) -> np.ndarray:
+    """Read a raster, or a window of it, optionally resampled on the fly.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Raster file.
+    window : Window, optional
+        Pixel window in the file's own grid; the whole raster if omitted.
+    out_shape : (rows, cols), optional
+        Read the window resampled to this shape (e.g. a 20 m band onto 10 m).
+    resampling : Resampling
+        Resampling used with ``out_shape``.
+    bands : int or sequence of int, optional
+        1-based band index or indexes; all bands if omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols)`` for a single band index, else ``(bands, rows, cols)``.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing, truncated or not a readable raster.
+    """
+    try:
+        with rasterio.open(path) as src:
+            if out_shape is not None:
+                count = 1 if isinstance(bands, int) else len(bands or range(src.count))
+                shape = out_shape if isinstance(bands, int) else (count, *out_shape)
+                return src.read(bands, window=window, out_shape=shape, resampling=resampling)
+            return src.read(bands, window=window)
+    except RasterioError as exc:
+        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+
+
+def write_raster(
+    path: PathLike,
+    data: np.ndarray,
+    grid: RasterGrid,
+    nodata: float | None = None,
+    colormap: Mapping[int, tuple[int, int, int]] | None = None,
+    descriptions: Sequence[str] | None = None,
+    blocksize: int = 256,
+    compress: str = "deflate",
+) -> None:
+    """Write ``data`` as a tiled, compressed GeoTIFF, atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination (``.tif``).
+    data : numpy.ndarray
+        ``(rows, cols)`` or ``(bands, rows, cols)``; its dtype is kept.
+    grid : RasterGrid
+        Georeferencing; its width and height must match ``data``.
+    nodata : float, optional
+        No-data value recorded in the file.
+    colormap : mapping, optional
+        ``{value: (r, g, b)}`` embedded as a colour table (single-band uint8/uint16).
+    descriptions : sequence of str, optional
+        One description per band (e.g. class names of a probability map).
+    blocksize : int
+        Internal tile size; reduced for tiny rasters.
+    compress : str
+        GDAL compression method.
+    """
+    array = data[np.newaxis] if data.ndim == 2 else data
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **_profile(array, grid, nodata,
+                                                                       blocksize, compress)) as dst:
+        dst.write(array)
+        if colormap is not None:
+            dst.write_colormap(1, {int(k): (*v, 255) for k, v in colormap.items()})
+        for index, text in enumerate(descriptions or (), start=1):
+            dst.set_band_description(index, text)
+
+
+def open_raster_writer(
+    path: PathLike,
+    count: int,
+    dtype: np.dtype | str,
+    grid: RasterGrid,
+    nodata: float | None = None,
+    blocksize: int = 256,
+    compress: str = "deflate",
+) -> rasterio.io.DatasetWriter:
+    """Open a GeoTIFF for writing window by window (for outputs larger than memory).
+
+    The caller writes to the returned dataset and must close it; write to a
+    temporary name obtained from :func:`sitsmap.io.atomic.atomic_path`.
+    """
+    probe = np.empty((count, 0, 0), dtype=dtype)
+    return rasterio.open(path, "w", **_profile(probe, grid, nodata, blocksize, compress))
+
+
+def _profile(
+    array: np.ndarray, grid: RasterGrid, nodata: float | None, blocksize: int, compress: str
+) -> dict:
+    tiled = grid.width >= 16 and grid.height >= 16
+    block = max(16, min(blocksize, _floor16(min(grid.width, grid.height))))
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": array.shape[0],
+        "dtype": array.dtype.name,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "compress": compress,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if tiled:
+        profile.update(tiled=True, blockxsize=block, blockysize=block)
+    if compress.lower() in {"deflate", "lzw", "zstd"} and array.dtype.kind in "iu":
+        profile["predictor"] = 2
+    if array.shape[0] > 1:
+        profile["interleave"] = "band"
+    return profile
+
+
+def _floor16(value: int) -> int:
+    return max(16, value // 16 * 16)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

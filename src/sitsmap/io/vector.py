@@ -1,0 +1,84 @@
+"""Vector reading and writing through pyogrio (GDAL/OGR), as GeoDataFrames."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from sitsmap.errors import InputDataError
+from sitsmap.io.atomic import atomic_path
+
+PathLike = str | os.PathLike[str]
+
+_DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".sqlite": "SQLite", ".geojson": "GeoJSON",
+            ".json": "GeoJSON", ".parquet": "Parquet"}
+
+
+def read_vector(path: PathLike, layer: str | int | None = None) -> gpd.GeoDataFrame:
+    """Read any OGR vector file into a GeoDataFrame.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing or OGR cannot read it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError("no such file", path)
+    if path.suffix.lower() == ".parquet":
+        try:
+            return gpd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many unrelated types
+            raise InputDataError(f"cannot read GeoParquet ({exc})", path) from exc
+    try:
+        return gpd.read_file(path, layer=layer, engine="pyogrio")
+    except (DataSourceError, DataLayerError, ValueError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputDataError(f"cannot read vector file ({message})", path) from exc
+
+
+def vector_info(path: PathLike) -> dict:
+    """Return pyogrio's layer information (fields, geometry type, CRS, count)."""
+    try:
+        return pyogrio.read_info(path)
+    except (DataSourceError, DataLayerError) as exc:
+        raise InputDataError(f"cannot read vector file ({exc})", path) from exc
+
+
+def write_vector(frame: gpd.GeoDataFrame, path: PathLike, layer: str | None = None) -> None:
+    """Write a GeoDataFrame atomically; the driver follows the file extension.
+
+    Shapefiles are several files: they are written into a temporary directory
+    and each part is moved into place once all are complete.
+    """
+    path = Path(path)
+    driver = _DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise InputDataError(f"unsupported vector extension {path.suffix!r}", path)
+    if driver == "Parquet":
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp)
+        return
+    if driver == "ESRI Shapefile":
+        _write_shapefile(frame, path)
+        return
+    with atomic_path(path) as tmp:
+        frame.to_file(tmp, driver=driver, layer=layer, engine="pyogrio")
+
+
+def _write_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """Write a Shapefile's parts in a temporary directory, then move them into place.
+
+    The ``.shp`` is moved last, so a reader never finds it without its ``.dbf``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmpdir:
+        frame.to_file(Path(tmpdir) / path.name, driver="ESRI Shapefile", engine="pyogrio")
+        parts = sorted(Path(tmpdir).iterdir(), key=lambda part: part.suffix.lower() == ".shp")
+        for part in parts:
+            os.replace(part, path.with_name(part.name))
