@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from sitsmap.config.schema import STEP_NAMES
 from sitsmap.console import setup_logging
 from sitsmap.errors import SitsmapError
 
@@ -56,8 +57,13 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
 @cli.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--tiles", default=DEFAULT_TILES, show_default=True, help="Comma-separated tiles.")
-@click.option("--size", default=256, show_default=True, type=click.IntRange(32, 10980),
-              help="Pixels per tile side at 10 m (even).")
+@click.option(
+    "--size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(32, 10980),
+    help="Pixels per tile side at 10 m (even).",
+)
 @click.option("--start", default="2018-01-01", show_default=True, callback=_date)
 @click.option("--end", default="2018-12-31", show_default=True, callback=_date)
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -76,13 +82,15 @@ def synth(out_dir: Path, tiles: str, size: int, start: dt.date, end: dt.date, se
 @click.option("--data-field", default="code", show_default=True, help="Integer class field.")
 @click.option("--epsg", default=2154, show_default=True, type=int, help="Output EPSG code.")
 @click.option("--do-corrections", is_flag=True, help="Fix the defects instead of only reporting.")
-def check_db(in_path: Path, out_path: Path, data_field: str, epsg: int,
-             do_corrections: bool) -> None:
+def check_db(
+    in_path: Path, out_path: Path, data_field: str, epsg: int, do_corrections: bool
+) -> None:
     """Check (and with --do-corrections, fix) a ground-truth vector file."""
     from sitsmap.vectors.check import check_database
 
-    report = check_database(in_path, out_path, data_field=data_field, epsg=epsg,
-                            do_corrections=do_corrections)
+    report = check_database(
+        in_path, out_path, data_field=data_field, epsg=epsg, do_corrections=do_corrections
+    )
     click.echo(report.describe())
     if not do_corrections and report.has_defects:
         sys.exit(1)
@@ -95,13 +103,94 @@ def config() -> None:
 
 @config.command("show")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override a key (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a key (repeatable).",
+)
 def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
     """Print the resolved configuration (defaults filled in, overrides applied)."""
     from sitsmap.config import dump_config, load_config
 
     click.echo(dump_config(load_config(config_path, overrides)), nl=False)
+
+
+_SET = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="SECTION.KEY=VALUE",
+    help="Override a configuration key (repeatable).",
+)
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@_SET
+@click.option("--first-step", type=click.Choice(STEP_NAMES), help="First step to (re)run.")
+@click.option("--last-step", type=click.Choice(STEP_NAMES), help="Last step to run.")
+@click.option("--scheduler", help="synchronous | threads | processes | tcp://host:port.")
+@click.option("--workers", type=click.IntRange(1), help="Parallel workers.")
+def run(
+    config_path: Path,
+    overrides: tuple[str, ...],
+    first_step: str | None,
+    last_step: str | None,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
+    """Run the land-cover chain of CONFIG (resumes where an earlier run stopped)."""
+    from sitsmap.config import load_config
+    from sitsmap.pipeline.run import run_chain
+
+    config = load_config(config_path, overrides)
+    context = run_chain(config, first_step, last_step, scheduler, workers)
+    _echo_outputs(context)
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@_SET
+def steps(config_path: Path, overrides: tuple[str, ...]) -> None:
+    """List the chain's steps and how many of their tasks are done."""
+    from sitsmap.config import load_config
+    from sitsmap.pipeline.run import step_states
+
+    for state in step_states(load_config(config_path, overrides)):
+        mark = "done" if state.done == state.total else ("partial" if state.done else "to do")
+        click.echo(
+            f"{state.step:<15} {state.done:>3}/{state.total:<3} {mark:<8} {state.seconds:8.1f} s"
+        )
+
+
+@cli.command()
+@click.argument("out_dir", default="demo_output", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--size", default=256, show_default=True, type=click.IntRange(64, 10980))
+@click.option("--scheduler", default="processes", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
+@_SET
+def demo(
+    out_dir: Path, size: int, scheduler: str, workers: int, overrides: tuple[str, ...]
+) -> None:
+    """Generate a synthetic 4-tile world and run a scaled-down reference scenario on it."""
+    from sitsmap.demo import run_demo
+
+    context = run_demo(
+        out_dir, size=size, scheduler=scheduler, workers=workers, overrides=overrides
+    )
+    _echo_outputs(context)
+
+
+def _echo_outputs(context) -> None:
+    layout = context.layout
+    for seed in context.config.seeds:
+        if layout.final_map(seed).exists():
+            click.echo(f"map (seed {seed}):  {layout.final_map(seed)}")
+    if layout.results_txt.exists():
+        click.echo(f"results:         {layout.results_txt}")
+        click.echo(f"results (JSON):  {layout.results_json}")
 
 
 def main() -> None:

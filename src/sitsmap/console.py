@@ -39,8 +39,12 @@ def progress(items: Iterable[T], description: str, total: int | None = None) -> 
     if not sys.stderr.isatty():
         yield from items
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(description, total=total if total is not None else _len(items))
         for item in items:
@@ -53,3 +57,39 @@ def _len(items: Iterable[object]) -> int | None:
         return len(items)  # type: ignore[arg-type]
     except TypeError:
         return None
+
+
+class StepProgress:
+    """One progress bar per chain step (in a terminal), or a log line per finished step."""
+
+    def __init__(self, totals: dict[str, int]) -> None:
+        self._totals = dict(totals)
+        self._done = dict.fromkeys(totals, 0)
+        self._bar: Progress | None = None
+        self._tasks: dict[str, object] = {}
+
+    def __enter__(self) -> StepProgress:
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description:<15}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            self._bar.__enter__()
+            self._tasks = {
+                step: self._bar.add_task(step, total=total) for step, total in self._totals.items()
+            }
+        return self
+
+    def advance(self, step: str) -> None:
+        """Count one finished task of ``step``."""
+        self._done[step] += 1
+        if self._bar is not None:
+            self._bar.advance(self._tasks[step])
+        elif self._done[step] == self._totals[step]:
+            logging.getLogger("sitsmap").info("step %s: %d task(s) done", step, self._totals[step])
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)

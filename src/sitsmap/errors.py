@@ -35,7 +35,8 @@ class SitsmapError(Exception):
     def __init__(self, problem: str, path: str | PathLike[str] | None = None) -> None:
         self.problem = problem
         self.path = None if path is None else str(path)
-        super().__init__(problem)
+        # both in args, so the error survives pickling between Dask workers and the client
+        super().__init__(problem, self.path)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}" if self.path else self.problem

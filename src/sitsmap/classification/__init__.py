@@ -1,0 +1,1 @@
+"""Streaming classification: class, confidence and probability maps by window."""

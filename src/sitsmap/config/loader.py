@@ -22,15 +22,17 @@ from sitsmap.config.schema import Config
 from sitsmap.errors import ConfigError, InputDataError
 
 _PATH_KEYS = {
-    ("chain", "output_path"), ("chain", "s2_path"), ("chain", "ground_truth"),
-    ("chain", "color_table"), ("chain", "nomenclature_path"), ("chain", "region_path"),
+    ("chain", "output_path"),
+    ("chain", "s2_path"),
+    ("chain", "ground_truth"),
+    ("chain", "color_table"),
+    ("chain", "nomenclature_path"),
+    ("chain", "region_path"),
     ("arg_train", "sample_selection", "strategy.byclass.in"),
 }
 
 
-def load_config(
-    path: str | os.PathLike[str], overrides: Iterable[str] = ()
-) -> Config:
+def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Config:
     """Read, override and validate a configuration file.
 
     Parameters

@@ -28,7 +28,13 @@ STEP_NAMES = (
 """The chain's steps, in order (iota2's step groups)."""
 
 StepName = Literal[
-    "init", "preprocessing", "split", "sampling", "learning", "classification", "mosaic",
+    "init",
+    "preprocessing",
+    "split",
+    "sampling",
+    "learning",
+    "classification",
+    "mosaic",
     "validation",
 ]
 
@@ -107,10 +113,9 @@ class Chain(Section):
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> Chain:
-        if self.first_step and self.last_step:
-            if STEP_NAMES.index(self.first_step) > STEP_NAMES.index(self.last_step):
-                raise ValueError(f"first_step {self.first_step!r} comes after last_step "
-                                 f"{self.last_step!r}")
+        first, last = self.first_step, self.last_step
+        if first and last and STEP_NAMES.index(first) > STEP_NAMES.index(last):
+            raise ValueError(f"first_step {first!r} comes after last_step {last!r}")
         return self
 
 
@@ -123,9 +128,7 @@ class Sentinel2(Section):
     start_date: dt.date | None = Field(
         None, description="First date of the grid (YYYYMMDD); the common period when omitted."
     )
-    end_date: dt.date | None = Field(
-        None, description="Last possible date of the grid (YYYYMMDD)."
-    )
+    end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
     keep_bands: tuple[str, ...] = Field(
         SENTINEL2_THEIA.band_names, description="Bands used as features (iota2 order kept)."
     )
@@ -169,19 +172,27 @@ class SampleSelection(Section):
         "all", description="How many samples per class."
     )
     constant_nb: int = Field(
-        1000, alias="strategy.constant.nb", gt=0,
+        1000,
+        alias="strategy.constant.nb",
+        gt=0,
         description="constant: at most this many samples per class (over all tiles).",
     )
     percent_p: float = Field(
-        0.5, alias="strategy.percent.p", gt=0, le=1,
+        0.5,
+        alias="strategy.percent.p",
+        gt=0,
+        le=1,
         description="percent: this fraction of each class's pixels.",
     )
     total_v: int = Field(
-        1000, alias="strategy.total.v", gt=0,
+        1000,
+        alias="strategy.total.v",
+        gt=0,
         description="total: this many samples in all, shared in proportion to class sizes.",
     )
     byclass_in: Path | None = Field(
-        None, alias="strategy.byclass.in",
+        None,
+        alias="strategy.byclass.in",
         description="byclass: CSV of `code,count` lines giving each class's count.",
     )
 
@@ -226,7 +237,9 @@ class DeepLearningParameters(Section):
     )
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     monitoring_ratio: float = Field(
-        0.2, gt=0, lt=1,
+        0.2,
+        gt=0,
+        lt=1,
         description="Fraction of learning polygons held back to monitor training (80/20).",
     )
     weighted_labels: bool = Field(False, description="Weight the loss by inverse class frequency.")
@@ -247,8 +260,11 @@ class ArgTrain(Section):
         "rf", description="Classical classifier, used when deep_learning_parameters is absent."
     )
     otb_classifier_options: dict[str, float | int] = Field(
-        default_factory=lambda: {"classifier.rf.nbtrees": 100, "classifier.rf.max": 25,
-                                 "classifier.rf.min": 5},
+        default_factory=lambda: {
+            "classifier.rf.nbtrees": 100,
+            "classifier.rf.max": 25,
+            "classifier.rf.min": 5,
+        },
         description="OTB-style random-forest options: nbtrees, max (depth), min (node size).",
     )
     lightgbm_parameters: dict[str, Any] = Field(
@@ -278,11 +294,14 @@ class PythonDataManaging(Section):
     """``python_data_managing``: how tiles are streamed."""
 
     number_of_chunks: int | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="Split each tile into this many row chunks; memory-bounded when omitted.",
     )
     max_chunk_megabytes: int = Field(
-        256, gt=0, description="Upper bound of one chunk's feature array when chunking is automatic."
+        256,
+        gt=0,
+        description="Upper bound of one chunk's feature array when chunking is automatic.",
     )
 
 
@@ -328,4 +347,3 @@ class Config(Section):
     def seeds(self) -> list[int]:
         """One seed per run: random_seed, random_seed + 1, …."""
         return [self.arg_train.random_seed + run for run in range(self.arg_train.runs)]
-

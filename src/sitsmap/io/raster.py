@@ -136,8 +136,10 @@ def write_raster(
         GDAL compression method.
     """
     array = data[np.newaxis] if data.ndim == 2 else data
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **_profile(array, grid, nodata,
-                                                                       blocksize, compress)) as dst:
+    with (
+        atomic_path(path) as tmp,
+        rasterio.open(tmp, "w", **_profile(array, grid, nodata, blocksize, compress)) as dst,
+    ):
         dst.write(array)
         if colormap is not None:
             dst.write_colormap(1, {int(k): (*v, 255) for k, v in colormap.items()})

@@ -15,8 +15,11 @@ def _lines(path: PathLike) -> list[tuple[int, str]]:
             text = handle.read()
     except OSError as exc:
         raise InputDataError(f"cannot read ({exc.strerror})", path) from exc
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1)
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (n, line.strip())
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def read_name_code_table(path: PathLike) -> dict[int, str]:
@@ -58,3 +61,22 @@ def read_color_table(path: PathLike) -> dict[int, tuple[int, int, int]]:
             raise InputDataError(f"line {number}: colour components must be 0-255", path)
         colors[code] = (rgb[0], rgb[1], rgb[2])
     return colors
+
+
+def read_class_counts(path: PathLike) -> dict[int, int]:
+    """Read OTB's ``strategy.byclass.in`` CSV: ``code,count`` per line (a header is skipped).
+
+    Raises
+    ------
+    InputDataError
+        On a line that is not two integers.
+    """
+    counts: dict[int, int] = {}
+    for number, line in _lines(path):
+        parts = [p.strip() for p in line.replace(";", ",").replace(":", ",").split(",")]
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            if number == 1 and not counts:
+                continue  # a header line
+            raise InputDataError(f"line {number}: expected 'code,count', got {line!r}", path)
+        counts[int(parts[0])] = int(parts[1])
+    return counts

@@ -15,8 +15,14 @@ from sitsmap.io.atomic import atomic_path
 
 PathLike = str | os.PathLike[str]
 
-_DRIVERS = {".shp": "ESRI Shapefile", ".gpkg": "GPKG", ".sqlite": "SQLite", ".geojson": "GeoJSON",
-            ".json": "GeoJSON", ".parquet": "Parquet"}
+_DRIVERS = {
+    ".shp": "ESRI Shapefile",
+    ".gpkg": "GPKG",
+    ".sqlite": "SQLite",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".parquet": "Parquet",
+}
 
 
 def read_vector(path: PathLike, layer: str | int | None = None) -> gpd.GeoDataFrame:
@@ -68,7 +74,8 @@ def write_vector(frame: gpd.GeoDataFrame, path: PathLike, layer: str | None = No
         _write_shapefile(frame, path)
         return
     with atomic_path(path) as tmp:
-        frame.to_file(tmp, driver=driver, layer=layer, engine="pyogrio")
+        # name the layer after the final file, not the temporary one
+        frame.to_file(tmp, driver=driver, layer=layer or path.stem, engine="pyogrio")
 
 
 def _write_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:

@@ -1,0 +1,1 @@
+"""The chain: output layout, steps, the task graph and how to run it."""

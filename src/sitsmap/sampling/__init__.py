@@ -1,0 +1,1 @@
+"""Sample selection and extraction: which ground-truth pixels train the model."""

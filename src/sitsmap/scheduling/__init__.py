@@ -1,0 +1,1 @@
+"""Task-graph execution on Dask: schedulers, resume records, retries."""

@@ -1,0 +1,1 @@
+"""Ground-truth vectors: checks and corrections (check-db), preparation, split."""

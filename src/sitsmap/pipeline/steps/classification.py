@@ -1,0 +1,73 @@
+"""Step classification (per tile × run): stream a tile through the model, window by window."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+
+from sitsmap.classification.streaming import CONFIDENCE_NODATA, class_dtype, maps_from_probabilities
+from sitsmap.console import progress
+from sitsmap.errors import StepError
+from sitsmap.io.atomic import atomic_path
+from sitsmap.io.raster import open_raster_writer
+from sitsmap.learning.persistence import load_model
+from sitsmap.nomenclature import NODATA_CLASS
+from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.tile import tile_features
+
+LOGGER = logging.getLogger(__name__)
+
+
+def classify_tile(context: RunContext, tile: str, seed: int) -> None:
+    """Write the class, confidence and (optionally) probability maps of ``tile``."""
+    layout, nomenclature = context.layout, context.nomenclature
+    acquisitions = load_acquisitions(context)
+    model, metadata = load_model(layout.model(seed))
+    if metadata.feature_names != acquisitions.feature_names:
+        raise StepError(
+            "the model was trained on other features than this run computes; "
+            "rerun from --first-step sampling",
+            layout.model(seed),
+        )
+    codes = np.asarray(metadata.classes)
+    stack = tile_stack(context, tile)
+    grid = stack.grid
+    with_probabilities = context.config.arg_classification.enable_probability_map
+    outputs = {
+        "Classif": (1, class_dtype(codes), NODATA_CLASS),
+        "Confidence": (1, np.uint8, CONFIDENCE_NODATA),
+    }
+    if with_probabilities:
+        outputs["ProbabilityMap"] = (len(codes), np.uint8, CONFIDENCE_NODATA)
+    # exits in reverse order: each writer closes before its file is renamed into place
+    with contextlib.ExitStack() as stack_of_files:
+        writers = {}
+        for kind, (count, dtype, nodata) in outputs.items():
+            tmp = stack_of_files.enter_context(atomic_path(layout.classification(tile, seed, kind)))
+            writers[kind] = stack_of_files.enter_context(
+                open_raster_writer(tmp, count, dtype, grid, nodata=nodata)
+            )
+        writers["Classif"].write_colormap(
+            1, {c: (*nomenclature.color(c), 255) for c in nomenclature.codes if c < 256}
+        )
+        if with_probabilities:
+            for band, code in enumerate(codes, start=1):
+                writers["ProbabilityMap"].set_band_description(band, nomenclature.name(code))
+        for window in progress(
+            feature_windows(context, stack, acquisitions), f"classifying {tile}"
+        ):
+            block = tile_features(stack, window, acquisitions.out_dates, acquisitions.bands)
+            pixels = block.features[:, block.has_data].T
+            probabilities = (
+                model.predict_proba(pixels)
+                if len(pixels)
+                else np.empty((0, codes.size), dtype=np.float32)
+            )
+            maps = maps_from_probabilities(probabilities, block.has_data, codes, with_probabilities)
+            writers["Classif"].write(maps.classes[np.newaxis], window=window)
+            writers["Confidence"].write(maps.confidence[np.newaxis], window=window)
+            if with_probabilities:
+                writers["ProbabilityMap"].write(maps.probabilities, window=window)

@@ -1,0 +1,67 @@
+"""Step init: validate the configuration and the inputs, create the output tree."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import shapely
+
+from sitsmap.config import dump_config
+from sitsmap.errors import InputDataError
+from sitsmap.io.atomic import write_text
+from sitsmap.io.vector import read_vector, write_vector
+from sitsmap.mosaic import tile_envelopes
+from sitsmap.pipeline.acquisitions import Acquisitions, save_acquisitions, tile_stack
+from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.temporal import common_period, regular_dates
+from sitsmap.vectors.ground_truth import prepare_ground_truth
+
+LOGGER = logging.getLogger(__name__)
+
+
+def run_init(context: RunContext) -> None:
+    """Check every input, fix the temporal grid, write the resolved config and envelopes."""
+    config, layout = context.config, context.layout
+    chain, s2 = config.chain, config.sentinel_2
+    nomenclature = context.nomenclature
+    stacks = {tile: tile_stack(context, tile) for tile in chain.list_tile}
+    grids = {tile: stack.grid for tile, stack in stacks.items()}
+    crs = _shared_crs(grids, chain.s2_path)
+    input_dates = {tile: tuple(stack.dates) for tile, stack in stacks.items()}
+    start, end = common_period(input_dates)
+    out_dates = regular_dates(s2.start_date or start, s2.end_date or end, s2.temporal_resolution)
+    LOGGER.info(
+        "temporal grid: %d dates from %s to %s every %d days",
+        len(out_dates),
+        out_dates[0],
+        out_dates[-1],
+        s2.temporal_resolution,
+    )
+    envelopes = tile_envelopes(grids)
+    truth = prepare_ground_truth(
+        read_vector(chain.ground_truth),
+        chain.ground_truth,
+        chain.data_field,
+        nomenclature,
+        crs,
+        shapely.union_all(list(envelopes.values())),
+    )
+    write_vector(truth, layout.ground_truth)
+    write_vector(
+        gpd.GeoDataFrame({"tile": list(envelopes)}, geometry=list(envelopes.values()), crs=crs),
+        layout.envelopes,
+    )
+    save_acquisitions(context, Acquisitions(tuple(out_dates), s2.keep_bands, grids, input_dates))
+    write_text(layout.config, dump_config(config))
+
+
+def _shared_crs(grids: dict, s2_path) -> object:
+    crs_set = {grid.crs.to_string() for grid in grids.values()}
+    if len(crs_set) > 1:
+        raise InputDataError(
+            f"tiles are in different CRSs ({sorted(crs_set)}); "
+            "process each UTM zone in its own run",
+            s2_path,
+        )
+    return next(iter(grids.values())).crs

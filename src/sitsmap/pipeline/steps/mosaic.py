@@ -1,0 +1,64 @@
+"""Step mosaic: merge the tiles' maps into one raster in ``chain.proj``."""
+
+from __future__ import annotations
+
+from rasterio.enums import Resampling
+
+from sitsmap.classification.streaming import CONFIDENCE_NODATA
+from sitsmap.io.vector import read_vector
+from sitsmap.mosaic import mosaic_tiles
+from sitsmap.nomenclature import NODATA_CLASS
+from sitsmap.pipeline.context import RunContext
+
+
+def mosaic_seed(context: RunContext, seed: int) -> None:
+    """Mosaic the class, confidence and probability maps of run ``seed``."""
+    layout, nomenclature = context.layout, context.nomenclature
+    kinds = {"Classif": NODATA_CLASS, "Confidence": CONFIDENCE_NODATA}
+    if context.config.arg_classification.enable_probability_map:
+        kinds["ProbabilityMap"] = CONFIDENCE_NODATA
+    for kind, nodata in kinds.items():
+        _mosaic(
+            context,
+            {t: layout.classification(t, seed, kind) for t in _tiles(context)},
+            layout.final_map(seed, kind),
+            nodata,
+            colormap=(
+                {c: nomenclature.color(c) for c in nomenclature.codes}
+                if kind == "Classif"
+                else None
+            ),
+        )
+
+
+def mosaic_validity(context: RunContext) -> None:
+    """Mosaic the number of valid dates per pixel (``final/PixelsValidity.tif``)."""
+    layout = context.layout
+    _mosaic(
+        context,
+        {t: layout.pixels_validity(t) for t in _tiles(context)},
+        layout.final_validity,
+        nodata=65535,
+    )
+
+
+def _tiles(context: RunContext) -> list[str]:
+    return list(context.config.chain.list_tile)
+
+
+def _mosaic(context: RunContext, sources: dict, out_path, nodata, colormap=None) -> None:
+    chain = context.config.chain
+    envelopes = read_vector(context.layout.envelopes)
+    by_tile = dict(zip(envelopes["tile"], envelopes.geometry, strict=True))
+    # class maps, counts and percentages are all categorical or discrete: nearest neighbour
+    mosaic_tiles(
+        sources,
+        by_tile,
+        out_path,
+        chain.proj,
+        chain.spatial_resolution,
+        Resampling.nearest,
+        nodata,
+        colormap=colormap,
+        descriptions=None,
+    )

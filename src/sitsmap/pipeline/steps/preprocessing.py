@@ -1,0 +1,31 @@
+"""Step preprocessing (per tile): check every product decodes, count valid dates per pixel.
+
+Features themselves are computed on the fly, window by window, by the same
+function in sampling and classification (:func:`sitsmap.preprocessing.tile.tile_features`),
+so that 10980² tiles never need a 481-band cube on disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sitsmap.console import progress
+from sitsmap.io.atomic import atomic_path
+from sitsmap.io.raster import open_raster_writer
+from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.tile import tile_features
+
+
+def preprocess_tile(context: RunContext, tile: str) -> None:
+    """Write ``PixelsValidity.tif``: the number of valid (clear) dates of every pixel."""
+    acquisitions = load_acquisitions(context)
+    stack = tile_stack(context, tile)
+    windows = feature_windows(context, stack, acquisitions)
+    with (
+        atomic_path(context.layout.pixels_validity(tile)) as tmp,
+        open_raster_writer(tmp, 1, np.uint16, stack.grid) as dst,
+    ):
+        for window in progress(windows, f"preprocessing {tile}"):
+            block = tile_features(stack, window, acquisitions.out_dates, acquisitions.bands)
+            dst.write(block.valid_count.astype(np.uint16)[np.newaxis], window=window)

@@ -1,0 +1,149 @@
+"""Step sampling: candidates per tile, one selection over all tiles, extraction per tile.
+
+The per-class counts and the sample selection are made over all tiles
+together, so a ``constant`` strategy caps each class over the whole region.
+Features of the selected pixels come from the same function that
+classification uses.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from sitsmap.io.arrays import load_arrays, read_table, save_arrays, write_table
+from sitsmap.io.raster import read_raster
+from sitsmap.io.tables import read_class_counts
+from sitsmap.io.vector import read_vector, write_vector
+from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.tile import tile_features
+from sitsmap.sampling.candidates import find_pixels
+from sitsmap.sampling.selection import samples_per_class, select_samples
+from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN
+
+LOGGER = logging.getLogger(__name__)
+
+TILE, ROW, COL = "tile", "row", "col"
+
+
+def find_candidates(context: RunContext, tile: str, seed: int) -> None:
+    """Save the learning pixels of ``tile`` that have at least one valid date."""
+    layout, field = context.layout, context.config.chain.data_field
+    acquisitions = load_acquisitions(context)
+    grid = acquisitions.grids[tile]
+    polygons = read_vector(layout.split(seed))
+    learning = polygons[polygons[SPLIT_COLUMN] == LEARNING]
+    envelopes = read_vector(layout.envelopes)
+    envelope = envelopes.loc[envelopes["tile"] == tile].geometry.iloc[0]
+    # each pixel of an overlap belongs to exactly one tile: clip to this tile's envelope
+    clipped = learning.clip(envelope)
+    clipped = clipped[~clipped.geometry.is_empty]
+    usable = read_raster(layout.pixels_validity(tile), bands=1) > 0
+    found = find_pixels(clipped, grid, field, POLYGON_ID, usable)
+    LOGGER.info(
+        "%s: %d candidate pixels in %d learning polygons",
+        tile,
+        len(found),
+        clipped[POLYGON_ID].nunique(),
+    )
+    save_arrays(
+        layout.candidates(tile, seed),
+        rows=found.rows,
+        cols=found.cols,
+        labels=found.labels,
+        polygons=found.polygons,
+    )
+
+
+def select(context: RunContext, seed: int) -> None:
+    """Choose the samples of run ``seed`` among the candidates of all tiles."""
+    layout, settings = context.layout, context.config.arg_train.sample_selection
+    tiles = list(context.config.chain.list_tile)
+    parts = [load_arrays(layout.candidates(tile, seed)) for tile in tiles]
+    labels = np.concatenate([p["labels"] for p in parts])
+    tile_index = np.concatenate([np.full(p["labels"].size, i) for i, p in enumerate(parts)])
+    codes, counts = np.unique(labels, return_counts=True)
+    candidates = dict(zip(codes.tolist(), counts.tolist(), strict=True))
+    byclass = read_class_counts(settings.byclass_in) if settings.strategy == "byclass" else None
+    wanted = samples_per_class(candidates, settings, byclass)
+    chosen = select_samples(labels, wanted, settings.sampler, seed)
+    save_arrays(
+        layout.selection(seed),
+        tile_index=tile_index[chosen],
+        rows=np.concatenate([p["rows"] for p in parts])[chosen],
+        cols=np.concatenate([p["cols"] for p in parts])[chosen],
+        labels=labels[chosen],
+        polygons=np.concatenate([p["polygons"] for p in parts])[chosen],
+    )
+    picked = np.bincount(labels[chosen], minlength=int(codes.max(initial=0)) + 1)
+    statistics = pd.DataFrame(
+        {
+            "label": codes,
+            "name": [context.nomenclature.name(c) for c in codes],
+            "candidates": counts,
+            "count": picked[codes],
+        }
+    )
+    write_table(statistics, layout.class_statistics(seed))
+    LOGGER.info("selected %d samples in %d classes", chosen.size, len(codes))
+
+
+def extract(context: RunContext, tile: str, seed: int) -> None:
+    """Compute the features of the selected pixels of ``tile``."""
+    layout, field = context.layout, context.config.chain.data_field
+    acquisitions = load_acquisitions(context)
+    selection = load_arrays(layout.selection(seed))
+    mine = selection["tile_index"] == list(context.config.chain.list_tile).index(tile)
+    rows, cols = selection["rows"][mine], selection["cols"][mine]
+    names = acquisitions.feature_names
+    values = np.empty((rows.size, len(names)), dtype=np.float32)
+    if rows.size:
+        stack = tile_stack(context, tile)
+        for window in feature_windows(context, stack, acquisitions):
+            top, bottom = window.row_off, window.row_off + window.height
+            inside = np.flatnonzero((rows >= top) & (rows < bottom))
+            if inside.size == 0:
+                continue
+            # compute only the rows that hold samples, not the whole strip
+            first, last = rows[inside].min(), rows[inside].max() + 1
+            sub = window.__class__(window.col_off, first, window.width, last - first)
+            block = tile_features(stack, sub, acquisitions.out_dates, acquisitions.bands)
+            values[inside] = block.features[
+                :, rows[inside] - first, cols[inside] - window.col_off
+            ].T
+    grid = acquisitions.grids[tile]
+    x, y = grid.transform * (cols + 0.5, rows + 0.5)
+    table = pd.DataFrame(
+        {
+            TILE: tile,
+            ROW: rows,
+            COL: cols,
+            "x": x,
+            "y": y,
+            field: selection["labels"][mine],
+            POLYGON_ID: selection["polygons"][mine],
+        }
+    )
+    table = pd.concat([table, pd.DataFrame(values, columns=names)], axis=1)
+    write_table(table, layout.tile_samples(tile, seed))
+
+
+def merge(context: RunContext, seed: int) -> None:
+    """Write the samples table of run ``seed`` (GeoParquet, one row per pixel)."""
+    layout = context.layout
+    acquisitions = load_acquisitions(context)
+    tables = [
+        read_table(layout.tile_samples(tile, seed)) for tile in context.config.chain.list_tile
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    crs = next(iter(acquisitions.grids.values())).crs
+    samples = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table["x"], table["y"]), crs=crs)
+    write_vector(samples, layout.samples(seed))
+    LOGGER.info(
+        "samples table: %d pixels × %d features", len(samples), len(acquisitions.feature_names)
+    )

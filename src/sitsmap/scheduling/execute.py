@@ -1,0 +1,86 @@
+"""Run one task where Dask puts it: skip if done, log to its own file, retry, record.
+
+This is the function every graph node calls, on whatever worker (thread or
+process) the scheduler chose; it holds no state between calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sitsmap.errors import SitsmapError
+from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.tasks import Task
+from sitsmap.scheduling.records import is_done, mark_done
+
+LOGGER = logging.getLogger(__name__)
+
+
+def execute_task(task: Task, context: RunContext, _dependencies: object, allowed_retry: int) -> str:
+    """Run ``task`` unless already done; return its key once complete.
+
+    Parameters
+    ----------
+    task : Task
+        The task to run.
+    context : RunContext
+        Configuration and layout.
+    _dependencies : object
+        Results of the dependencies; only there so that Dask orders the tasks.
+    allowed_retry : int
+        Extra attempts after a failure (``task_retry_limits.allowed_retry``).
+    """
+    layout = context.layout
+    if is_done(layout.done, task.key):
+        return task.key
+    started = time.time()
+    attempt = 0
+    with _task_log(layout.logs / f"{task.key}.log"):
+        while True:
+            attempt += 1
+            try:
+                LOGGER.info("start %s (attempt %d)", task.key, attempt)
+                task.function(context, **task.arguments)
+                break
+            except Exception as exc:
+                LOGGER.exception("%s failed on attempt %d", task.key, attempt)
+                # bad input fails the same way every time: retry only other failures
+                if isinstance(exc, SitsmapError) or attempt > allowed_retry:
+                    raise
+        seconds = time.time() - started
+        LOGGER.info("done %s in %.1f s", task.key, seconds)
+    mark_done(
+        layout.done,
+        task.key,
+        {
+            "key": task.key,
+            "step": task.step,
+            "started": started,
+            "seconds": seconds,
+            "attempts": attempt,
+        },
+    )
+    return task.key
+
+
+@contextmanager
+def _task_log(path) -> Iterator[None]:
+    """Copy this thread's log records to the task's own log file while it runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ident = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == ident)
+    root = logging.getLogger()
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # worker processes start at WARNING
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,98 @@
+"""Prepare the configured ground truth for the chain: check, clean, reproject, number.
+
+The chain runs check-db's corrections silently (logging what it fixed), but
+refuses what it cannot fix without guessing: a missing or non-integer class
+field, classes outside the nomenclature, polygons outside every tile.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry.base import BaseGeometry
+
+from sitsmap.errors import InputDataError
+from sitsmap.nomenclature import Nomenclature
+from sitsmap.vectors.check import clean_ground_truth
+
+LOGGER = logging.getLogger(__name__)
+
+POLYGON_ID = "sitsmap_pid"
+"""Column numbering the polygons of the cleaned ground truth (the unit of the split)."""
+
+
+def prepare_ground_truth(
+    frame: gpd.GeoDataFrame,
+    path: Path,
+    data_field: str,
+    nomenclature: Nomenclature,
+    crs: object,
+    coverage: BaseGeometry,
+) -> gpd.GeoDataFrame:
+    """Check and clean the ground truth; keep polygons over the tiles, in the tiles' CRS.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        The ground truth as read from ``path``.
+    path : Path
+        Its file, named in errors.
+    data_field : str
+        Integer class field.
+    nomenclature : Nomenclature
+        Known classes.
+    crs : object
+        CRS of the tiles (anything pyproj understands).
+    coverage : shapely geometry
+        Union of the tiles' envelopes, in ``crs``.
+
+    Returns
+    -------
+    GeoDataFrame
+        Valid single polygons with ``data_field`` (int) and :data:`POLYGON_ID`.
+
+    Raises
+    ------
+    InputDataError
+        Missing or non-integer field, unknown classes, no polygon over a tile.
+    """
+    _check_field(frame, path, data_field)
+    cleaned, report = clean_ground_truth(frame, data_field, True, source=path)
+    if report.has_defects:
+        LOGGER.info("ground truth %s corrected:\n%s", path, report.describe())
+    unknown = sorted(set(cleaned[data_field].astype(int)) - set(nomenclature.names))
+    if unknown:
+        raise InputDataError(
+            f"class(es) {unknown} of field {data_field!r} are not in the nomenclature", path
+        )
+    if cleaned.crs is None:
+        raise InputDataError("the ground truth has no CRS", path)
+    projected = cleaned.to_crs(crs)
+    inside = projected[projected.intersects(coverage)]
+    if inside.empty:
+        raise InputDataError("the ground truth does not overlap any tile", path)
+    LOGGER.info(
+        "ground truth: %d polygons over the tiles (%d outside dropped)",
+        len(inside),
+        len(projected) - len(inside),
+    )
+    result = inside[[data_field, inside.geometry.name]].reset_index(drop=True)
+    result[data_field] = result[data_field].astype(np.int32)
+    result[POLYGON_ID] = np.arange(len(result), dtype=np.int64)
+    return result
+
+
+def _check_field(frame: gpd.GeoDataFrame, path: Path, data_field: str) -> None:
+    if data_field not in frame.columns:
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        raise InputDataError(f"no field {data_field!r} (fields: {', '.join(fields)})", path)
+    if not pd.api.types.is_integer_dtype(frame[data_field].dtype):
+        raise InputDataError(
+            f"field {data_field!r} is {frame[data_field].dtype}, not integer "
+            "(sitsmap check-db --do-corrections converts whole numbers)",
+            path,
+        )
