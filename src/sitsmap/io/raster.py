@@ -41,8 +41,8 @@ class RasterGrid:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """``(left, bottom, right, top)`` in CRS units."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
 
@@ -197,3 +197,96 @@ def _floor16(value: int) -> int:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster holds besides its pixels: grid, bands, nodata, colours, band names."""
+
+    grid: RasterGrid
+    count: int
+    dtype: str
+    nodata: float | None
+    descriptions: tuple[str | None, ...]
+    colormap: dict[int, tuple[int, int, int, int]] | None
+
+
+def read_raster_info(path: PathLike) -> RasterInfo:
+    """Return the grid, band count, dtype, nodata, band descriptions and colour table of a raster.
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be opened as a raster.
+    """
+    try:
+        with rasterio.open(path) as src:
+            colormap = None
+            if src.count == 1 and src.dtypes[0] in ("uint8", "uint16"):
+                try:
+                    colormap = src.colormap(1)
+                except ValueError:  # no colour table
+                    colormap = None
+            return RasterInfo(
+                grid=RasterGrid(src.width, src.height, src.transform, src.crs),
+                count=src.count,
+                dtype=src.dtypes[0],
+                nodata=src.nodata,
+                descriptions=tuple(src.descriptions),
+                colormap=colormap,
+            )
+    except RasterioError as exc:
+        raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
+
+
+def read_warped(
+    path: PathLike,
+    grid: RasterGrid,
+    resampling: Resampling = Resampling.nearest,
+    nodata: float | None = None,
+) -> np.ndarray:
+    """Read a raster warped onto another grid (CRS, resolution, extent), all bands.
+
+    Only the source pixels that the destination grid needs are read (GDAL's
+    warper), so reading a small destination window of a large file is cheap.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Source raster.
+    grid : RasterGrid
+        Destination grid; typically one output window of a mosaic.
+    resampling : Resampling
+        ``nearest`` for class maps; ``bilinear`` etc. for continuous values.
+    nodata : float, optional
+        Value of destination pixels that no valid source pixel covers; the
+        source's own nodata if omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(bands, grid.height, grid.width)`` in the source dtype.
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be read.
+    """
+    from rasterio.vrt import WarpedVRT
+
+    try:
+        with rasterio.open(path) as src:
+            fill = src.nodata if nodata is None else nodata
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=resampling,
+                src_nodata=src.nodata,
+                nodata=fill,
+            ) as vrt:
+                return vrt.read()
+    except RasterioError as exc:
+        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc

@@ -117,7 +117,7 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
                 :, rows[inside] - first, cols[inside] - window.col_off
             ].T
     grid = acquisitions.grids[tile]
-    x, y = grid.transform * (cols + 0.5, rows + 0.5)
+    x, y = grid.transform @ (cols + 0.5, rows + 0.5)
     table = pd.DataFrame(
         {
             TILE: tile,
