@@ -19,18 +19,24 @@ T = TypeVar("T")
 
 
 def setup_logging(verbose: int = 0) -> None:
-    """Configure the root logger: INFO by default, DEBUG with ``verbose``."""
-    level = logging.DEBUG if verbose else logging.INFO
+    """Configure logging: warnings on the console, INFO with ``-v``, DEBUG with ``-vv``.
+
+    The root logger stays at INFO (or DEBUG) so that each task's own log file
+    under ``OUTPUT/logs/`` gets the full story; the console shows only what was
+    asked for, so that an error is the one line the user reads.
+    """
+    console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     if sys.stderr.isatty():
         handler: logging.Handler = RichHandler(show_path=False, rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(console_level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "numba"):
+    root.setLevel(min(console_level, logging.INFO))
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "numba", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

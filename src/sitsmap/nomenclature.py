@@ -50,9 +50,10 @@ def load_nomenclature(
 ) -> Nomenclature:
     """Read a nomenclature and colour table; the OSO defaults where a path is omitted."""
     data = resources.files("sitsmap") / "data"
-    with resources.as_file(data / "nomenclature.txt") as default_names, resources.as_file(
-        data / "colorFile.txt"
-    ) as default_colors:
+    with (
+        resources.as_file(data / "nomenclature.txt") as default_names,
+        resources.as_file(data / "colorFile.txt") as default_colors,
+    ):
         names = read_name_code_table(nomenclature_path or default_names)
         colors = read_color_table(color_path or default_colors)
     return Nomenclature(names=names, colors=colors)

@@ -7,6 +7,7 @@ process) the scheduler chose; it holds no state between calls.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
         return task.key
     started = time.time()
     attempt = 0
-    with _task_log(layout.logs / f"{task.key}.log"):
+    with _task_log(layout.logs / f"{task.key}.log") as log_file:
         while True:
             attempt += 1
             try:
@@ -47,7 +48,10 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
                 task.function(context, **task.arguments)
                 break
             except Exception as exc:
-                LOGGER.exception("%s failed on attempt %d", task.key, attempt)
+                # the traceback goes to the task's log file only: the console gets one line
+                log_file.handle(LOGGER.makeRecord(
+                    LOGGER.name, logging.ERROR, __file__, 0, "%s failed on attempt %d",
+                    (task.key, attempt), sys.exc_info()))
                 # bad input fails the same way every time: retry only other failures
                 if isinstance(exc, SitsmapError) or attempt > allowed_retry:
                     raise
@@ -68,7 +72,7 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
 
 
 @contextmanager
-def _task_log(path) -> Iterator[None]:
+def _task_log(path) -> Iterator[logging.Handler]:
     """Copy this thread's log records to the task's own log file while it runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
@@ -80,7 +84,7 @@ def _task_log(path) -> Iterator[None]:
         root.setLevel(logging.INFO)  # worker processes start at WARNING
     root.addHandler(handler)
     try:
-        yield
+        yield handler
     finally:
         root.removeHandler(handler)
         handler.close()

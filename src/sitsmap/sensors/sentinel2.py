@@ -103,8 +103,16 @@ SENTINEL2_THEIA = SensorDescription(
     ),
     # iota2's band order for Sentinel-2: features are named and stacked in this order.
     bands=(
-        Band("B2", 10), Band("B3", 10), Band("B4", 10), Band("B5", 20), Band("B6", 20),
-        Band("B7", 20), Band("B8", 10), Band("B8A", 20), Band("B11", 20), Band("B12", 20),
+        Band("B2", 10),
+        Band("B3", 10),
+        Band("B4", 10),
+        Band("B5", 20),
+        Band("B6", 20),
+        Band("B7", 20),
+        Band("B8", 10),
+        Band("B8A", 20),
+        Band("B11", 20),
+        Band("B12", 20),
     ),
     band_file="{product}_FRE_{band}.tif",
     mask_file="MASKS/{product}_{mask}_R{r}.tif",

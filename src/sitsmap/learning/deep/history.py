@@ -1,0 +1,136 @@
+"""Figures of a deep model's training history: loss curves and monitoring metrics per epoch.
+
+As iota2 draws them: one figure of losses (learning and monitoring), one of
+the monitoring metrics (overall accuracy, kappa, F-score), one line per
+hyperparameter combination, the kept epoch marked. The figures are built
+without ``pyplot``; save them with :func:`sitsmap.io.figures.save_figure`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sitsmap.learning.deep.trainer import CRITERIA, HISTORY_COLUMNS
+
+__all__ = ["METRIC_TITLES", "plot_history"]
+
+METRIC_TITLES = {"val_oa": "Overall accuracy", "val_kappa": "Kappa", "val_fscore": "F-score"}
+"""Monitoring metrics of the metric figure, with their axis titles, in drawing order."""
+
+_COMBINATION = ["learning_rate", "batch_size"]
+_MARKERS = "\u2605 kept epoch (best {criterion} overall), \u25cf best epoch of each combination"
+
+
+def plot_history(history: pd.DataFrame, criterion: str = "fscore") -> tuple[Figure, Figure]:
+    """Draw the training history of a :class:`~sitsmap.learning.deep.trainer.DeepClassifier`.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``history_`` of a fitted classifier (columns :data:`HISTORY_COLUMNS`).
+    criterion : {"fscore", "oa", "kappa", "loss"}
+        Selection criterion that chose the kept epoch. Each combination's best
+        epoch is marked with a dot, the kept one (best overall) with a star and
+        a dotted vertical line.
+
+    Returns
+    -------
+    loss_figure, metrics_figure : matplotlib.figure.Figure
+        One axes of learning (solid) and monitoring (dashed) losses; three axes
+        of monitoring metrics. Every curve is labelled with its combination;
+        markers have labels starting with ``_`` (not in the legend).
+
+    Raises
+    ------
+    ValueError
+        If columns are missing or the criterion is unknown.
+    """
+    missing = set(HISTORY_COLUMNS) - set(history.columns) - {"seconds"}
+    if missing:
+        raise ValueError(f"history lacks columns {sorted(missing)}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; known: {sorted(CRITERIA)}")
+    column = CRITERIA[criterion]
+    kept = _best_row(history, column)
+
+    loss_figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = loss_figure.subplots()
+    for number, (label, runs) in enumerate(_combinations(history)):
+        colour = f"C{number % 10}"
+        axes.plot(runs["epoch"], runs["train_loss"], color=colour, label=f"{label} learning")
+        axes.plot(
+            runs["epoch"],
+            runs["val_loss"],
+            color=colour,
+            linestyle="--",
+            label=f"{label} monitoring",
+        )
+        _mark_best(axes, runs, "val_loss", column, colour)
+    _mark_kept(axes, kept, "val_loss")
+    _decorate(axes, "Learning (solid) and monitoring (dashed) loss", "Cross-entropy")
+    loss_figure.suptitle(_MARKERS.format(criterion=criterion), fontsize="small")
+
+    metrics_figure = Figure(figsize=(7, 8), layout="constrained")
+    metric_axes = metrics_figure.subplots(len(METRIC_TITLES), 1, sharex=True)
+    for axes, (metric, title) in zip(metric_axes, METRIC_TITLES.items(), strict=True):
+        for number, (label, runs) in enumerate(_combinations(history)):
+            colour = f"C{number % 10}"
+            axes.plot(runs["epoch"], runs[metric], color=colour, label=label)
+            _mark_best(axes, runs, metric, column, colour)
+        _mark_kept(axes, kept, metric)
+        _decorate(axes, title, title, xlabel=axes is metric_axes[-1])
+    metrics_figure.suptitle(_MARKERS.format(criterion=criterion), fontsize="small")
+    return loss_figure, metrics_figure
+
+
+def _combinations(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Return ``(label, rows sorted by epoch)`` for each (learning rate, batch size)."""
+    return [
+        (f"lr={lr:g}, batch={int(batch)}", rows.sort_values("epoch"))
+        for (lr, batch), rows in history.groupby(_COMBINATION, sort=False)
+    ]
+
+
+def _best_row(history: pd.DataFrame, column: str) -> pd.Series:
+    """Return the first row that is best by ``column`` (minimum for the loss)."""
+    index = history[column].idxmin() if column == "val_loss" else history[column].idxmax()
+    return history.loc[index]
+
+
+def _mark_best(axes: Axes, runs: pd.DataFrame, metric: str, column: str, colour: str) -> None:
+    """Put a dot on ``metric``'s curve at the combination's best epoch by ``column``."""
+    best = _best_row(runs, column)
+    axes.plot(
+        [best["epoch"]],
+        [best[metric]],
+        marker="o",
+        color=colour,
+        linestyle="none",
+        label="_best epoch",
+    )
+
+
+def _mark_kept(axes: Axes, kept: pd.Series, metric: str) -> None:
+    """Mark the kept epoch with a star and a dotted vertical line."""
+    axes.axvline(kept["epoch"], color="black", linestyle=":", linewidth=1, label="_kept epoch")
+    axes.plot(
+        [kept["epoch"]],
+        [kept[metric]],
+        marker="*",
+        markersize=14,
+        color="black",
+        linestyle="none",
+        label="_kept",
+    )
+
+
+def _decorate(axes: Axes, title: str, ylabel: str, xlabel: bool = True) -> None:
+    """Title, labels, grid and legend of one axes."""
+    axes.set_title(title)
+    if xlabel:
+        axes.set_xlabel("Epoch")
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small")

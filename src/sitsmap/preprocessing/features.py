@@ -1,0 +1,174 @@
+"""From a window of reflectances and masks to the feature array: the one place features are made.
+
+Sampling and classification both call :func:`compute_features` (through
+:func:`sitsmap.preprocessing.tile.tile_features`), so training and prediction
+cannot disagree on feature order, scaling or dates.
+
+The features of one pixel, in iota2's band-major order, for output dates
+``d1 .. dn`` (names like ``sentinel2_b2_20180101``)::
+
+    b2_d1 .. b2_dn, b3_d1 .., ..., b12_dn     gap-filled reflectances (x 1e-4), kept bands
+    ndvi_d1 .. ndvi_dn                         if B4 and B8 are kept
+    ndwi_d1 .. ndwi_dn                         if B8 and B11 are kept
+    brightness_d1 .. brightness_dn             over the kept bands
+
+An index whose bands are not all kept is left out (names and values alike).
+Indices are computed from the gap-filled reflectances, as iota2 does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sitsmap.preprocessing.gapfilling import gapfill_into
+from sitsmap.preprocessing.indices import brightness, ndvi, ndwi
+from sitsmap.preprocessing.temporal import EPOCH, day_numbers
+from sitsmap.sensors import SENTINEL2_THEIA, SensorDescription
+
+__all__ = ["INDEX_BANDS", "FeatureBlock", "compute_features", "feature_names", "index_names"]
+
+INDEX_BANDS: dict[str, tuple[str, ...]] = {"ndvi": ("B4", "B8"), "ndwi": ("B8", "B11")}
+"""Bands each normalized-difference index needs; brightness uses every kept band."""
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """The features of a window of pixels.
+
+    Attributes
+    ----------
+    features : numpy.ndarray of float32
+        ``(n_features, H, W)`` in the order of :func:`feature_names`.
+    valid_count : numpy.ndarray of uint16
+        ``(H, W)`` number of valid input dates of each pixel (iota2's PixelsValidity).
+    has_data : numpy.ndarray of bool
+        ``(H, W)``: ``valid_count > 0``; features are 0 where it is False.
+    """
+
+    features: np.ndarray
+    valid_count: np.ndarray
+    has_data: np.ndarray
+
+
+def index_names(bands: Sequence[str], sensor: SensorDescription = SENTINEL2_THEIA) -> list[str]:
+    """Return the indices computable from ``bands``, in feature order."""
+    kept = {name.upper() for name in _canonical_bands(bands, sensor)}
+    names = [name for name, needed in INDEX_BANDS.items() if kept.issuperset(needed)]
+    return [*names, "brightness"] if kept else names
+
+
+def feature_names(
+    bands: Sequence[str],
+    out_dates: Sequence[dt.date],
+    sensor: SensorDescription = SENTINEL2_THEIA,
+) -> list[str]:
+    """Return the feature names, band-major like iota2: ``sentinel2_b2_20180101``, ....
+
+    Parameters
+    ----------
+    bands : sequence of str
+        Kept bands, in the order of the reflectance stack (the config keeps iota2's order).
+    out_dates : sequence of datetime.date
+        The gap-filled dates (or day numbers).
+    sensor : SensorDescription
+        Gives the prefix and the bands' names.
+
+    Returns
+    -------
+    list of str
+        ``len(bands) + len(indices)`` blocks of ``len(out_dates)`` names; 481 for the
+        10 bands over 2018 every 10 days.
+    """
+    stamps = [_date_stamp(day) for day in day_numbers(out_dates)]
+    variables = [sensor.band(name).feature_name for name in _canonical_bands(bands, sensor)]
+    variables += index_names(bands, sensor)
+    return [f"{sensor.name}_{variable}_{stamp}" for variable in variables for stamp in stamps]
+
+
+def compute_features(
+    reflectance: np.ndarray,
+    invalid: np.ndarray,
+    dates: Sequence[dt.date] | np.ndarray,
+    out_dates: Sequence[dt.date] | np.ndarray,
+    bands: Sequence[str],
+    sensor: SensorDescription = SENTINEL2_THEIA,
+) -> FeatureBlock:
+    """Gap-fill a window of reflectances onto ``out_dates`` and add the spectral indices.
+
+    Parameters
+    ----------
+    reflectance : numpy.ndarray of int16
+        ``(T, B, H, W)`` reflectance x 10000 of ``bands`` at ``dates``.
+    invalid : numpy.ndarray of bool
+        ``(T, H, W)``: True where an observation is cloudy, outside the swath or no-data.
+    dates, out_dates : sequence of datetime.date or day numbers
+        Input acquisition dates (sorted) and the regular output grid.
+    bands : sequence of str
+        Names of the B bands of ``reflectance``, in its order.
+    sensor : SensorDescription
+        Gives the reflectance scale.
+
+    Returns
+    -------
+    FeatureBlock
+        Features in the order of :func:`feature_names`.
+    """
+    n_dates, n_bands, height, width = reflectance.shape
+    if invalid.shape != (n_dates, height, width) or len(bands) != n_bands:
+        raise ValueError(
+            f"reflectance {reflectance.shape}, invalid {invalid.shape} and "
+            f"{len(bands)} band names disagree"
+        )
+    days, out_days = day_numbers(dates), day_numbers(out_dates)
+    n_out = len(out_days)
+    names = index_names(bands, sensor)
+    features = np.empty(((n_bands + len(names)) * n_out, height, width), dtype=np.float32)
+    # The kernel writes the band-major reflectance rows through a (T_out, B, H, W) view.
+    band_rows = features[: n_bands * n_out].reshape(n_bands, n_out, height, width)
+    counts = gapfill_into(
+        reflectance,
+        ~invalid,
+        days,
+        out_days,
+        band_rows.transpose(1, 0, 2, 3),
+        scale=1.0 / sensor.reflectance_scale,
+    )
+    _add_indices(features, n_out, _canonical_bands(bands, sensor), names)
+    return FeatureBlock(features, counts, counts > 0)
+
+
+def _add_indices(features: np.ndarray, n_out: int, bands: list[str], names: list[str]) -> None:
+    """Fill the index rows that follow the band rows of ``features``, in place."""
+
+    def rows(block: int) -> np.ndarray:
+        return features[block * n_out : (block + 1) * n_out]
+
+    position = {name.upper(): block for block, name in enumerate(bands)}
+    for offset, name in enumerate(names, start=len(bands)):
+        if name == "ndvi":
+            ndvi(rows(position["B4"]), rows(position["B8"]), out=rows(offset))
+        elif name == "ndwi":
+            ndwi(rows(position["B11"]), rows(position["B8"]), out=rows(offset))
+        else:
+            band_rows = features[: len(bands) * n_out].reshape(
+                len(bands), n_out, *features.shape[1:]
+            )
+            brightness(band_rows, axis=0, out=rows(offset))
+
+
+def _canonical_bands(bands: Sequence[str], sensor: SensorDescription) -> list[str]:
+    try:
+        canonical = [sensor.band(name).name for name in bands]
+    except KeyError as exc:
+        raise ValueError(f"unknown {sensor.name} band {exc}; known: {sensor.band_names}") from None
+    if len(set(canonical)) != len(canonical):
+        raise ValueError(f"a band is listed twice in {list(bands)}")
+    return canonical
+
+
+def _date_stamp(day: float) -> str:
+    return (EPOCH + dt.timedelta(days=int(day))).strftime("%Y%m%d")

@@ -1,0 +1,51 @@
+"""Which observations are usable: the Theia/MAJA masks and the no-data value, combined.
+
+An observation (one pixel at one date) is invalid when MAJA flags it as cloud or
+cloud shadow (CLM), outside the swath (EDG) or saturated (SAT), or when any of
+its bands holds the no-data value. Invalid observations are left out of the
+gap-filling of every band of that date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["invalid_mask"]
+
+
+def invalid_mask(
+    masks: Sequence[np.ndarray],
+    reflectance: np.ndarray,
+    nodata: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return True where any mask is non-zero or any band equals ``nodata``.
+
+    Parameters
+    ----------
+    masks : sequence of numpy.ndarray
+        ``(H, W)`` mask rasters (CLM, EDG, SAT bit fields): 0 means clear.
+    reflectance : numpy.ndarray
+        ``(B, H, W)`` bands of the same date and grid.
+    nodata : int
+        The bands' no-data value.
+    out : numpy.ndarray of bool, optional
+        ``(H, W)`` array to write into (e.g. one date of a preallocated stack).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``(H, W)``: True where the observation must not be used.
+    """
+    shape = reflectance.shape[1:]
+    invalid = np.zeros(shape, dtype=bool) if out is None else out
+    invalid[...] = False
+    for mask in masks:
+        if mask.shape != shape:
+            raise ValueError(f"mask shape {mask.shape} differs from the bands' {shape}")
+        invalid |= mask != 0
+    for band in reflectance:
+        invalid |= band == nodata
+    return invalid

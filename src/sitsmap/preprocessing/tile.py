@@ -1,0 +1,210 @@
+"""A tile's time series as the chain uses it: products, grid, windows and window features.
+
+This is glue: it finds and reads products through :mod:`sitsmap.io` and turns
+the arrays into features through the pure kernels of this package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rasterio.windows import Window
+
+from sitsmap.errors import InputDataError
+from sitsmap.io.products import find_products, tile_grid_of
+from sitsmap.io.raster import RasterGrid
+from sitsmap.io.sentinel2 import block_rows, read_products_window
+from sitsmap.preprocessing.features import FeatureBlock, compute_features, feature_names
+from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
+
+__all__ = [
+    "TileStack",
+    "open_tile_stack",
+    "row_windows",
+    "tile_features",
+    "tile_windows",
+    "working_bytes_per_pixel",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TileStack:
+    """The products of one tile, sorted by date, and their common 10 m grid."""
+
+    tile: str
+    products: tuple[Product, ...]
+    grid: RasterGrid
+    sensor: SensorDescription = SENTINEL2_THEIA
+
+    @property
+    def dates(self) -> tuple[dt.date, ...]:
+        """Acquisition dates, ascending, one per product."""
+        return tuple(product.date for product in self.products)
+
+
+def open_tile_stack(
+    tile_dir: Path,
+    tile: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    sensor: SensorDescription = SENTINEL2_THEIA,
+) -> TileStack:
+    """Find a tile's products in ``[start, end]`` and check that they share one grid.
+
+    Raises
+    ------
+    InputDataError
+        As :func:`sitsmap.io.products.find_products`, or naming the first product whose
+        grid differs from the first product's.
+    """
+    products = find_products(Path(tile_dir), tile, start, end, sensor)
+    grid = tile_grid_of(products[0], sensor)
+    for product in products[1:]:
+        other = tile_grid_of(product, sensor)
+        if other != grid:
+            raise InputDataError(
+                f"grid {_describe(other)} differs from {_describe(grid)} of {products[0].name}",
+                product.path,
+            )
+    logger.info(
+        "tile %s: %d products from %s to %s, %d x %d pixels",
+        tile,
+        len(products),
+        products[0].date,
+        products[-1].date,
+        grid.width,
+        grid.height,
+    )
+    return TileStack(tile, tuple(products), grid, sensor)
+
+
+def tile_features(
+    stack: TileStack,
+    window: Window,
+    out_dates: Sequence[dt.date],
+    bands: Sequence[str],
+    max_workers: int | None = None,
+) -> FeatureBlock:
+    """Read a window of every date of a tile and compute its features.
+
+    Parameters
+    ----------
+    stack : TileStack
+        The tile.
+    window : Window
+        Integer window in the tile's 10 m pixel coordinates.
+    out_dates : sequence of datetime.date
+        The gap-filling grid (the same for every tile).
+    bands : sequence of str
+        Kept bands, in iota2 order.
+    max_workers : int, optional
+        Threads reading dates concurrently; ``min(4, cores)`` when omitted.
+
+    Returns
+    -------
+    FeatureBlock
+        ``(n_features, h, w)`` features named by
+        :func:`sitsmap.preprocessing.features.feature_names`.
+    """
+    reflectance, invalid = read_products_window(
+        stack.products, window, bands, stack.sensor, max_workers
+    )
+    return compute_features(reflectance, invalid, stack.dates, out_dates, bands, stack.sensor)
+
+
+def working_bytes_per_pixel(n_dates: int, n_bands: int, n_features: int) -> int:
+    """Memory one pixel of a window needs in :func:`tile_features`, in bytes.
+
+    The int16 reflectance stack, the invalid and valid masks, the float32 features
+    and the gap-filling's per-block scratch, rounded up.
+    """
+    return n_dates * (2 * n_bands + 2) + 4 * n_features + 16
+
+
+def row_windows(
+    grid: RasterGrid,
+    n_chunks: int | None,
+    bytes_per_pixel: int,
+    max_megabytes: int,
+    block_rows: int = 1,
+) -> list[Window]:
+    """Split a grid into full-width row strips that together cover it exactly once.
+
+    Parameters
+    ----------
+    grid : RasterGrid
+        The tile's grid.
+    n_chunks : int, optional
+        Number of strips (at most one per row), of heights differing by at most one row.
+        When omitted, strips as tall as keep one strip's working set under
+        ``max_megabytes``, the last one shorter.
+    bytes_per_pixel : int
+        Working set of one pixel (see :func:`working_bytes_per_pixel`).
+    max_megabytes : int
+        Memory bound of one strip when ``n_chunks`` is omitted.
+    block_rows : int
+        Internal block height of the inputs in 10 m rows (see
+        :func:`sitsmap.io.sentinel2.block_rows`): automatic strips are made a multiple
+        of it when memory allows, so that no compressed block is decoded twice.
+
+    Returns
+    -------
+    list of Window
+        Strips from top to bottom.
+    """
+    if n_chunks is not None:
+        if n_chunks < 1:
+            raise ValueError(f"the number of chunks must be positive, not {n_chunks}")
+        n_chunks = min(n_chunks, grid.height)
+        base, extra = divmod(grid.height, n_chunks)
+        heights = [base + (1 if index < extra else 0) for index in range(n_chunks)]
+    else:
+        rows = max(1, (max_megabytes * 2**20) // max(1, bytes_per_pixel * grid.width))
+        if rows >= block_rows:
+            rows -= rows % block_rows
+        elif rows < grid.height:
+            logger.warning(
+                "strips of %d rows fit in %d MB, fewer than the inputs' %d-row blocks: "
+                "blocks will be decoded several times",
+                rows,
+                max_megabytes,
+                block_rows,
+            )
+        full, rest = divmod(grid.height, rows)
+        heights = [rows] * full + ([rest] if rest else [])
+    windows, row = [], 0
+    for height in heights:
+        windows.append(Window(0, row, grid.width, height))
+        row += height
+    return windows
+
+
+def tile_windows(
+    stack: TileStack,
+    out_dates: Sequence[dt.date],
+    bands: Sequence[str],
+    n_chunks: int | None,
+    max_megabytes: int,
+) -> list[Window]:
+    """Return the row strips in which to compute a tile's features.
+
+    :func:`row_windows` with the memory per pixel and the inputs' block height
+    worked out from the stack, the dates and the bands.
+    """
+    n_features = len(feature_names(bands, out_dates, stack.sensor))
+    per_pixel = working_bytes_per_pixel(len(stack.products), len(bands), n_features)
+    rows = block_rows(stack.products[0], bands, stack.sensor)
+    return row_windows(stack.grid, n_chunks, per_pixel, max_megabytes, block_rows=rows)
+
+
+def _describe(grid: RasterGrid) -> str:
+    return (
+        f"({grid.width} x {grid.height} px, origin {grid.transform.c:g}, "
+        f"{grid.transform.f:g}, {grid.resolution:g} m, {grid.crs})"
+    )

@@ -1,0 +1,446 @@
+"""Generate a synthetic Sentinel-2 world on disk: ``sitsmap synth OUT_DIR``.
+
+Layout of ``OUT_DIR``::
+
+    S2/<tile>/SENTINEL2X_YYYYMMDD-HHMMSS-mmm_L2A_<tile>_C_V2-2/   Theia L2A products
+    truth/<tile>_landcover.tif     class of every pixel (uint8, colour table, nodata 0)
+    ground_truth.shp               surveyed polygons (EPSG:2154, fields id and code), dirty
+    nomenclature.txt, colorFile.txt  the OSO nomenclature and colours
+    config.yaml                    a chain configuration with paths relative to OUT_DIR
+
+Tiles are simulated by windows of :data:`STRIP_ROWS` rows, products written
+by a small thread pool while the next one is computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+import yaml
+from rasterio.windows import Window
+
+from sitsmap.config import config_from_mapping
+from sitsmap.console import progress
+from sitsmap.errors import ConfigError
+from sitsmap.io.atomic import write_text
+from sitsmap.io.synth_io import (
+    RasterSetWriter,
+    RasterSpec,
+    copy_file,
+    raster_writer,
+    remove_stale_products,
+)
+from sitsmap.io.vector import write_vector
+from sitsmap.nomenclature import NODATA_CLASS, default_files, load_nomenclature
+from sitsmap.sensors import SENTINEL2_THEIA
+from sitsmap.synth.landscape import Landscape
+from sitsmap.synth.layout import Acquisition, acquisitions, coarse_grid, parse_tile
+from sitsmap.synth.scene import ProductArrays, StaticLayers, TileScene
+from sitsmap.synth.truth import add_defects, survey_parcels, to_truth_crs
+
+logger = logging.getLogger(__name__)
+
+STRIP_ROWS = 256
+"""Rows simulated at once: bounds memory for large tiles (must be even)."""
+MIN_SIZE, MAX_SIZE = 32, 10980
+MAX_PRODUCTS_OPEN = 32
+"""Products whose files stay open together when a tile spans several strips."""
+WRITE_THREADS = 2
+
+
+@dataclass(frozen=True)
+class WorldSummary:
+    """What :func:`generate_world` wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The world's directory.
+    tiles : tuple of str
+        Generated tiles.
+    size : int
+        Tile side in 10 m pixels.
+    start, end : datetime.date
+        Period of the acquisitions.
+    seed : int
+        World seed.
+    dates_per_tile : dict of str to int
+        Number of products of each tile.
+    truth_polygons : int
+        Rows of ``ground_truth.shp`` (defects included).
+    class_pixels : dict of int to int
+        Pixels of each class over all truth rasters.
+    seconds : float
+        Wall-clock time of the generation.
+    """
+
+    out_dir: Path
+    tiles: tuple[str, ...]
+    size: int
+    start: dt.date
+    end: dt.date
+    seed: int
+    dates_per_tile: dict[str, int] = field(default_factory=dict)
+    truth_polygons: int = 0
+    class_pixels: dict[int, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def products(self) -> int:
+        """Total number of products."""
+        return sum(self.dates_per_tile.values())
+
+    @property
+    def config_path(self) -> Path:
+        """The ready-to-run chain configuration."""
+        return self.out_dir / "config.yaml"
+
+    def describe(self) -> str:
+        """A few lines for the terminal."""
+        dates = ", ".join(f"{tile} {count}" for tile, count in self.dates_per_tile.items())
+        return "\n".join(
+            [
+                f"Synthetic world in {self.out_dir} (seed {self.seed}): {len(self.tiles)} "
+                f"tile(s) of {self.size} x {self.size} pixels at 10 m, {self.start} to {self.end}",
+                f"  {self.products} Sentinel-2 L2A products (dates per tile: {dates})",
+                f"  {self.truth_polygons} ground-truth polygons in ground_truth.shp (EPSG:2154), "
+                f"{len(self.class_pixels)} classes on the ground",
+                f"  chain configuration: {self.config_path}",
+                f"  generated in {self.seconds:.1f} s",
+            ]
+        )
+
+
+def generate_world(
+    out_dir: Path,
+    tiles: Sequence[str],
+    size: int = 256,
+    start: dt.date = dt.date(2018, 1, 1),
+    end: dt.date = dt.date(2018, 12, 31),
+    seed: int = 0,
+) -> WorldSummary:
+    """Generate a synthetic Sentinel-2 world (Theia L2A layout) in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Destination directory (created; products of an earlier world are replaced).
+    tiles : sequence of str
+        Tile names such as ``"T31TCJ"`` (zone 31, row letters going north).
+    size : int
+        Tile side in 10 m pixels: even, 32 to 10980.
+    start, end : datetime.date
+        Period of the acquisitions (inclusive).
+    seed : int
+        World seed: the same seed gives byte-identical rasters.
+
+    Returns
+    -------
+    WorldSummary
+        What was written.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown tile name, a repeated tile, an odd or out-of-range
+        size, an empty period or a period with no acquisition for a tile.
+    """
+    began = time.perf_counter()
+    out_dir = Path(out_dir)
+    tiles = tuple(tiles)
+    _check_arguments(tiles, size, start, end)
+    plans = {tile: acquisitions(tile, start, end, seed) for tile in tiles}
+    for tile, products in plans.items():
+        if not products:
+            raise ConfigError(
+                f"no acquisition of {tile} between {start} and {end}: "
+                "give a period of at least 5 days"
+            )
+    landscape = Landscape(seed, size)
+    scenes = [TileScene(landscape, tile) for tile in tiles]
+    logger.info(
+        "generating %d tile(s) of %d px, %s to %s, seed %d, into %s",
+        len(tiles),
+        size,
+        start,
+        end,
+        seed,
+        out_dir,
+    )
+    class_pixels: Counter[int] = Counter()
+    nomenclature = load_nomenclature()
+    for scene in scenes:
+        class_pixels.update(_write_truth_raster(scene, out_dir, nomenclature.colors))
+    total = sum(len(p) for p in plans.values())
+    for _ in progress(_write_all_products(scenes, plans, out_dir), "S2 products", total=total):
+        pass
+    truth_rows = _write_ground_truth(scenes, out_dir, seed)
+    _write_nomenclature(out_dir)
+    _write_config(out_dir, tiles, start, end)
+    summary = WorldSummary(
+        out_dir,
+        tiles,
+        size,
+        start,
+        end,
+        seed,
+        {tile: len(p) for tile, p in plans.items()},
+        truth_rows,
+        dict(sorted(class_pixels.items())),
+        time.perf_counter() - began,
+    )
+    logger.info("synthetic world written in %.1f s", summary.seconds)
+    return summary
+
+
+def _check_arguments(tiles: tuple[str, ...], size: int, start: dt.date, end: dt.date) -> None:
+    if not tiles:
+        raise ConfigError("give at least one tile")
+    if len(set(tiles)) != len(tiles):
+        raise ConfigError(f"a tile is listed twice in {list(tiles)}")
+    for tile in tiles:
+        parse_tile(tile)
+    if not MIN_SIZE <= size <= MAX_SIZE or size % 2:
+        raise ConfigError(
+            f"size must be an even number of pixels from {MIN_SIZE} to {MAX_SIZE} (got {size})"
+        )
+    if end < start:
+        raise ConfigError(f"end date {end} is before start date {start}")
+
+
+def strips(size: int, rows: int | None = None) -> list[range]:
+    """Row windows covering a tile of ``size`` rows, :data:`STRIP_ROWS` at a time by default.
+
+    ``rows`` must be even (20 m pixels are 2 x 2 blocks of 10 m ones).
+    """
+    rows = rows or STRIP_ROWS
+    return [range(r, min(r + rows, size)) for r in range(0, size, rows)]
+
+
+def _write_truth_raster(
+    scene: TileScene, out_dir: Path, colors: dict[int, tuple[int, int, int]]
+) -> Counter[int]:
+    """Write ``truth/<tile>_landcover.tif`` strip by strip; return its class counts."""
+    counts: Counter[int] = Counter()
+    path = out_dir / "truth" / f"{scene.tile}_landcover.tif"
+    with raster_writer(path, RasterSpec(scene.grid, "uint8", NODATA_CLASS, colors)) as dataset:
+        for rows in strips(scene.size):
+            code = scene.static(rows).code
+            dataset.write(code, 1, window=Window(0, rows.start, scene.size, len(rows)))
+            values, number = np.unique(code, return_counts=True)
+            counts.update(dict(zip(values.tolist(), number.tolist(), strict=True)))
+    return counts
+
+
+def _product_specs(scene: TileScene, name: str) -> dict[str, RasterSpec]:
+    """Relative path and spec of every file of a product."""
+    grids = {10: scene.grid, 20: coarse_grid(scene.grid)}
+    product = Path(name)
+    specs = {}
+    for band in SENTINEL2_THEIA.bands:
+        path = SENTINEL2_THEIA.band_path(product, band.name).name
+        specs[path] = RasterSpec(grids[band.resolution], "int16", SENTINEL2_THEIA.nodata)
+    for mask in SENTINEL2_THEIA.mask_names:
+        for index, resolution in ((1, 10), (2, 20)):
+            path = SENTINEL2_THEIA.mask_path(product, mask, index).relative_to(product)
+            specs[path.as_posix()] = RasterSpec(grids[resolution], "uint8")
+    return specs
+
+
+def _write_window(
+    writer: RasterSetWriter, arrays: ProductArrays, name: str, row_offset: int
+) -> None:
+    """Write one window of every file of a product (``row_offset`` in 10 m rows)."""
+    product = Path(name)
+    for band in SENTINEL2_THEIA.bands:
+        path = SENTINEL2_THEIA.band_path(product, band.name).name
+        offset = row_offset if band.resolution == 10 else row_offset // 2
+        writer.write(path, arrays.band(band.name), offset)
+    for mask in SENTINEL2_THEIA.mask_names:
+        for index in (1, 2):
+            path = SENTINEL2_THEIA.mask_path(product, mask, index).relative_to(product)
+            offset = row_offset if index == 1 else row_offset // 2
+            writer.write(path.as_posix(), arrays.mask(mask, index), offset)
+
+
+class _OrderedWrites:
+    """A thread pool that keeps the writes of one product in order and bounds the backlog."""
+
+    def __init__(self, workers: int, backlog: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-write")
+        self._last: dict[str, Future] = {}
+        self._pending: list[Future] = []
+        self._backlog = backlog
+
+    def submit(self, key: str, job: Callable[[], None]) -> None:
+        previous = self._last.get(key)
+        if previous is not None:
+            previous.result()
+        while len(self._pending) >= self._backlog:
+            self._pending.pop(0).result()
+        future = self._pool.submit(job)
+        self._last[key] = future
+        self._pending.append(future)
+
+    def wait(self) -> None:
+        for future in self._pending:
+            future.result()
+        self._pending.clear()
+        self._last.clear()
+
+    def __enter__(self) -> _OrderedWrites:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _write_all_products(
+    scenes: Sequence[TileScene], plans: dict[str, list[Acquisition]], out_dir: Path
+) -> Iterator[Acquisition]:
+    """Simulate and write every product; yield each as it is queued for its last write."""
+    with _OrderedWrites(WRITE_THREADS, backlog=2 * WRITE_THREADS) as writes:
+        for scene in scenes:
+            tile_dir = out_dir / "S2" / scene.tile
+            plan = plans[scene.tile]
+            removed = remove_stale_products(
+                tile_dir, {a.name for a in plan}, SENTINEL2_THEIA.product_regex
+            )
+            if removed:
+                logger.info("%s: removed %d product(s) of an earlier world", scene.tile, removed)
+            logger.info("%s: %d products", scene.tile, len(plan))
+            yield from _write_tile_products(scene, plan, tile_dir, writes)
+            writes.wait()
+
+
+def _write_tile_products(
+    scene: TileScene, plan: list[Acquisition], tile_dir: Path, writes: _OrderedWrites
+) -> Iterator[Acquisition]:
+    windows = strips(scene.size)
+    cached: dict[int, StaticLayers] = {}
+    for group in _groups(plan, 1 if len(windows) == 1 else _products_open_at_once()):
+        writers: dict[str, RasterSetWriter] = {}
+        try:
+            for number, rows in enumerate(windows):
+                layers = cached[rows.start] if rows.start in cached else scene.static(rows)
+                if len(windows) == 1:
+                    cached[rows.start] = layers
+                last = number == len(windows) - 1
+                for acquisition in group:
+                    name = acquisition.name
+                    if name not in writers:
+                        writers[name] = RasterSetWriter(
+                            tile_dir / name, _product_specs(scene, name)
+                        )
+                    arrays = scene.observe(layers, acquisition.date)
+                    writes.submit(name, _window_job(writers[name], arrays, name, rows.start, last))
+                    if last:
+                        yield acquisition
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writes.wait()
+            for writer in writers.values():
+                writer.abort()
+            raise
+
+
+def _window_job(
+    writer: RasterSetWriter, arrays: ProductArrays, name: str, row_offset: int, last: bool
+) -> Callable[[], None]:
+    def job() -> None:
+        try:
+            _write_window(writer, arrays, name, row_offset)
+            if last:
+                writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    return job
+
+
+def _groups(plan: list[Acquisition], size: int) -> Iterator[list[Acquisition]]:
+    for first in range(0, len(plan), size):
+        yield plan[first : first + size]
+
+
+def _products_open_at_once() -> int:
+    """How many products (17 files each) may stay open under the open-files limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_PRODUCTS_OPEN
+    return max(1, min(MAX_PRODUCTS_OPEN, (soft - 128) // 17))
+
+
+def _write_ground_truth(scenes: Sequence[TileScene], out_dir: Path, seed: int) -> int:
+    footprint = shapely.union_all([shapely.box(*scene.grid.bounds) for scene in scenes])
+    clean = survey_parcels(scenes, footprint, seed)
+    dirty = to_truth_crs(add_defects(clean, seed))
+    write_vector(dirty, out_dir / "ground_truth.shp")
+    logger.info(
+        "ground truth: %d polygons (%d surveyed parcels and road pieces)", len(dirty), len(clean)
+    )
+    return len(dirty)
+
+
+def _write_nomenclature(out_dir: Path) -> None:
+    names, colors = default_files()
+    copy_file(names, out_dir / "nomenclature.txt")
+    copy_file(colors, out_dir / "colorFile.txt")
+
+
+def chain_config(tiles: Sequence[str], start: dt.date, end: dt.date) -> dict:
+    """The raw chain configuration of a world (paths relative to the world's directory)."""
+    return {
+        "chain": {
+            "output_path": "output",
+            "list_tile": list(tiles),
+            "s2_path": "S2",
+            "ground_truth": "ground_truth.shp",
+            "data_field": "code",
+            "nomenclature_path": "nomenclature.txt",
+            "color_table": "colorFile.txt",
+            "proj": "EPSG:2154",
+            "spatial_resolution": 10,
+        },
+        "sentinel_2": {
+            "temporal_resolution": 10,
+            "start_date": f"{start:%Y%m%d}",
+            "end_date": f"{end:%Y%m%d}",
+        },
+        "arg_train": {
+            "runs": 1,
+            "random_seed": 0,
+            "sample_selection": {
+                "sampler": "periodic",
+                "strategy": "constant",
+                "strategy.constant.nb": 1000,
+            },
+            "classifier": "rf",
+        },
+        "arg_classification": {"enable_probability_map": True},
+        "scheduling": {"scheduler": "processes", "workers": 2},
+    }
+
+
+def _write_config(out_dir: Path, tiles: Sequence[str], start: dt.date, end: dt.date) -> None:
+    raw = chain_config(tiles, start, end)
+    config_from_mapping(raw, base_dir=out_dir)
+    write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+
+
+__all__ = ["WorldSummary", "chain_config", "generate_world", "strips"]

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+
+from sitsmap.preprocessing.gapfilling import gapfill, gapfill_into
+
+
+def gapfill_reference(values, valid, dates, out_dates):
+    """Per-pixel, per-band np.interp over the valid dates; 0 where none is valid."""
+    n_dates, n_bands, n_pixels = values.shape
+    out = np.zeros((len(out_dates), n_bands, n_pixels))
+    for pixel in range(n_pixels):
+        usable = valid[:, pixel]
+        if not usable.any():
+            continue
+        for band in range(n_bands):
+            series = values[usable, band, pixel].astype(np.float64)
+            out[:, band, pixel] = np.interp(out_dates, dates[usable], series)
+    return out
+
+
+def one_pixel(series, valid):
+    values = np.array(series, dtype=np.float32).reshape(-1, 1, 1)
+    return values, np.array(valid, dtype=bool).reshape(-1, 1)
+
+
+def test_interpolates_between_valid_dates_by_hand():
+    values, valid = one_pixel([0, 999, 20], [True, False, True])
+    out = gapfill(values, valid, np.array([0.0, 10, 20]), np.array([5.0]))
+    assert out.dtype == np.float32
+    assert out.shape == (1, 1, 1)
+    assert out[0, 0, 0] == pytest.approx(5.0)
+
+
+def test_extrapolates_constant_before_and_after():
+    values, valid = one_pixel([0, 999, 20], [True, False, True])
+    out_dates = np.array([-5.0, 0, 5, 10, 15, 20, 25])
+    out = gapfill(values, valid, np.array([0.0, 10, 20]), out_dates)
+    np.testing.assert_allclose(out[:, 0, 0], [0, 0, 5, 10, 15, 20, 20])
+
+
+def test_single_valid_date_fills_the_whole_series():
+    values, valid = one_pixel([3, 7, 11], [False, True, False])
+    out = gapfill(values, valid, np.array([0.0, 10, 20]), np.array([-10.0, 0, 10, 30]))
+    np.testing.assert_array_equal(out[:, 0, 0], [7, 7, 7, 7])
+
+
+def test_pixel_without_valid_date_is_zero_and_flagged_even_with_nan_values():
+    values = np.full((3, 2, 2), np.nan, dtype=np.float32)
+    values[:, :, 1] = [[1, 2], [3, 4], [5, 6]]
+    valid = np.array([[False, True], [False, True], [False, True]])
+    out = gapfill(values, valid, np.array([0.0, 1, 2]), np.array([0.5, 1.5]))
+    np.testing.assert_array_equal(out[:, :, 0], 0)
+    np.testing.assert_allclose(out[:, :, 1], [[2, 3], [4, 5]])
+    assert valid.any(axis=0).tolist() == [False, True]
+
+
+def test_all_bands_share_the_dates_weights_and_scale_applies():
+    values = np.array([[[100], [1000]], [[300], [3000]]], dtype=np.int16)  # (T=2, B=2, N=1)
+    valid = np.ones((2, 1), dtype=bool)
+    out = gapfill(values, valid, np.array([0.0, 4]), np.array([1.0]), scale=1e-4)
+    np.testing.assert_allclose(out[0, :, 0], [0.015, 0.15], rtol=1e-6)
+
+
+def test_image_shaped_input_keeps_its_shape():
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 5000, (5, 3, 4, 6), dtype=np.int16)
+    valid = rng.random((5, 4, 6)) > 0.3
+    out = gapfill(values, valid, np.arange(5.0) * 3, np.arange(4.0) * 4)
+    assert out.shape == (4, 3, 4, 6)
+    flat = gapfill(
+        values.reshape(5, 3, 24), valid.reshape(5, 24), np.arange(5.0) * 3, np.arange(4.0) * 4
+    )
+    np.testing.assert_array_equal(out.reshape(4, 3, 24), flat)
+
+
+@pytest.mark.parametrize(
+    ("n_dates", "n_bands", "n_pixels", "n_out", "dtype"),
+    [
+        (1, 1, 7, 3, np.int16),
+        (9, 3, 300, 12, np.int16),
+        (40, 10, 1000, 37, np.int16),
+        (17, 2, 513, 5, np.float32),
+    ],
+)
+def test_kernel_matches_numpy_reference(n_dates, n_bands, n_pixels, n_out, dtype):
+    rng = np.random.default_rng(n_dates * 1000 + n_pixels)
+    values = rng.integers(-500, 10000, (n_dates, n_bands, n_pixels)).astype(dtype)
+    valid = rng.random((n_dates, n_pixels)) < rng.uniform(0.05, 0.9, n_pixels)
+    valid[:, :5] = False  # all invalid
+    valid[:, 5:10] = True  # all valid
+    dates = np.sort(rng.choice(400, n_dates, replace=False)).astype(np.float64)
+    out_dates = np.sort(rng.uniform(-30, 430, n_out))
+    out_dates[0] = dates[0]  # exactly on an acquisition
+    out_dates.sort()
+    expected = gapfill_reference(values, valid, dates, out_dates)
+    actual = gapfill(values, valid, dates, out_dates)
+    np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-3)
+    assert not actual[:, :, :5].any()
+
+
+def test_gapfill_into_writes_a_strided_view_and_counts_valid_dates():
+    rng = np.random.default_rng(2)
+    values = rng.integers(0, 3000, (6, 3, 50), dtype=np.int16)
+    valid = rng.random((6, 50)) > 0.5
+    dates, out_dates = np.arange(6.0) * 5, np.arange(4.0) * 8
+    band_major = np.empty((3 * 4, 50), dtype=np.float32)
+    view = band_major.reshape(3, 4, 50).transpose(1, 0, 2)
+    counts = gapfill_into(values, valid, dates, out_dates, view)
+    np.testing.assert_array_equal(counts, valid.sum(axis=0))
+    assert counts.dtype == np.uint16
+    expected = gapfill(values, valid, dates, out_dates)  # (T_out, B, N)
+    np.testing.assert_array_equal(band_major.reshape(3, 4, 50), expected.transpose(1, 0, 2))
+
+
+def test_rejects_unsorted_dates_and_mismatched_shapes():
+    values, valid = one_pixel([1, 2], [True, True])
+    with pytest.raises(ValueError, match="sorted"):
+        gapfill(values, valid, np.array([5.0, 1.0]), np.array([2.0]))
+    with pytest.raises(ValueError):
+        gapfill(values, valid[:1], np.array([0.0, 1.0]), np.array([2.0]))
+
+
+def test_strided_views_are_read_in_place_with_the_same_result():
+    rng = np.random.default_rng(3)
+    pixels_last = rng.integers(0, 5000, (7, 6, 5, 4), dtype=np.int16)  # (T, H, W, B)
+    valid = rng.random((7, 6, 5)) > 0.3
+    dates, out_dates = np.arange(7.0) * 6, np.arange(5.0) * 9
+    view = np.moveaxis(pixels_last, 3, 1)  # (T, B, H, W), not contiguous
+    assert not view.flags.c_contiguous
+    expected = gapfill(np.ascontiguousarray(view), valid, dates, out_dates)
+    np.testing.assert_array_equal(gapfill(view, valid, dates, out_dates), expected)
