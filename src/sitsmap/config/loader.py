@@ -175,7 +175,7 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and isinstance(parent.get(key_path[-1]), str):
             value = Path(parent[key_path[-1]]).expanduser()
-            parent[key_path[-1]] = str(value if value.is_absolute() else base_dir / value)
+            parent[key_path[-1]] = os.path.normpath(os.path.abspath(base_dir / value))
 
 
 def _describe(exc: ValidationError) -> str:

@@ -6,6 +6,7 @@ import logging
 import os
 
 import numpy as np
+import torch
 
 from sitsmap.errors import StepError
 from sitsmap.io.arrays import read_table, write_table
@@ -36,6 +37,7 @@ def train(context: RunContext, seed: int) -> None:
     labels = table[field].to_numpy(np.int32)
     settings = config.arg_train
     if settings.deep_learning_parameters is not None:
+        torch.set_num_threads(_cores(context))  # one worker's share, not every core
         model = DeepClassifier.from_settings(
             settings.deep_learning_parameters,
             seed,
@@ -67,7 +69,8 @@ def train(context: RunContext, seed: int) -> None:
     history = getattr(model, "history_", None)
     if history is not None:
         write_table(history, layout.model_dir(seed) / "history.csv")
-        loss_figure, metric_figure = plot_history(history)
+        criterion = settings.deep_learning_parameters.model_selection_criterion
+        loss_figure, metric_figure = plot_history(history, criterion=criterion)
         save_figure(loss_figure, layout.model_dir(seed) / "loss_curves.png")
         save_figure(metric_figure, layout.model_dir(seed) / "metric_curves.png")
 
