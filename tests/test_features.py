@@ -114,10 +114,11 @@ def test_compute_features_matches_its_parts():
     n_out = len(out_dates)
     assert block.features.shape == (13 * n_out, 5, 7)
     assert block.features.dtype == np.float32
-    filled = gapfill(reflectance, ~invalid, day_numbers(dates), day_numbers(out_dates)) / 1e4
-    for band in range(10):
-        np.testing.assert_allclose(
-            block.features[band * n_out : (band + 1) * n_out], filled[:, band], rtol=1e-6
+    days, out_days = day_numbers(dates), day_numbers(out_dates)
+    filled = gapfill(reflectance, ~invalid, days, out_days, scale=1e-4)
+    for band in range(10):  # the same floats as the batch kernel
+        np.testing.assert_array_equal(
+            block.features[band * n_out : (band + 1) * n_out], filled[:, band]
         )
     np.testing.assert_allclose(
         block.features[10 * n_out : 11 * n_out],
@@ -181,5 +182,5 @@ def test_row_windows_cover_the_tile_exactly_once(n_chunks, megabytes, block, exp
         assert all(w.height % block == 0 for w in windows[:-1])
 
 
-def test_working_bytes_per_pixel_counts_stack_and_features():
-    assert working_bytes_per_pixel(70, 10, 481) >= 70 * 10 * 2 + 481 * 4
+def test_working_bytes_per_pixel_counts_features_and_reads_not_the_series():
+    assert 481 * 4 + 5 * 10 * 2 < working_bytes_per_pixel(10, 481) < 481 * 4 + 70 * 10 * 2

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sitsmap.preprocessing.gapfilling import gapfill, gapfill_into
+from sitsmap.preprocessing.gapfilling import GapfillStream, gapfill, gapfill_into
 
 
 def gapfill_reference(values, valid, dates, out_dates):
@@ -129,3 +129,31 @@ def test_strided_views_are_read_in_place_with_the_same_result():
     assert not view.flags.c_contiguous
     expected = gapfill(np.ascontiguousarray(view), valid, dates, out_dates)
     np.testing.assert_array_equal(gapfill(view, valid, dates, out_dates), expected)
+
+
+@pytest.mark.parametrize("shape", [(12, 3, 4, 5), (30, 10, 9, 70)])
+def test_stream_gives_the_same_floats_as_the_batch_kernel(shape):
+    rng = np.random.default_rng(sum(shape))
+    n_dates, n_bands, height, width = shape
+    values = rng.integers(-100, 10000, shape, dtype=np.int16)
+    valid = rng.random((n_dates, height, width)) < 0.5
+    valid[:, 0, :2] = False
+    valid[:, 1, :2] = True
+    dates = np.sort(rng.choice(300, n_dates, replace=False)).astype(np.float64)
+    out_dates = np.sort(np.concatenate([rng.uniform(-20, 320, 9), dates[[0, -1]]]))
+    expected = gapfill(values, valid, dates, out_dates, scale=1e-4)
+    out = np.full((len(out_dates), n_bands, height, width), np.nan, dtype=np.float32)
+    stream = GapfillStream(out_dates, out, scale=1e-4)
+    for day, date_values, date_valid in zip(dates, values, valid, strict=True):
+        stream.add(day, date_values, date_valid)
+    counts = stream.finish()
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(counts, valid.sum(axis=0))
+
+
+def test_stream_refuses_dates_out_of_order():
+    out = np.zeros((2, 1, 1, 1), dtype=np.float32)
+    stream = GapfillStream(np.array([0.0, 5.0]), out)
+    stream.add(3.0, np.ones((1, 1, 1), np.int16), np.ones((1, 1), bool))
+    with pytest.raises(ValueError, match="in order"):
+        stream.add(1.0, np.ones((1, 1, 1), np.int16), np.ones((1, 1), bool))

@@ -11,7 +11,12 @@ from rasterio.windows import Window
 from sitsmap.errors import InputDataError
 from sitsmap.io.products import find_products, tile_grid_of
 from sitsmap.io.raster import RasterGrid, write_raster
-from sitsmap.io.sentinel2 import block_rows, read_product_window, read_products_window
+from sitsmap.io.sentinel2 import (
+    block_rows,
+    iter_products_window,
+    read_product_window,
+    read_products_window,
+)
 from sitsmap.preprocessing.features import feature_names
 from sitsmap.preprocessing.temporal import regular_dates
 from sitsmap.preprocessing.tile import open_tile_stack, tile_features, tile_windows
@@ -188,6 +193,15 @@ def test_threads_read_the_same_as_one_thread(tile_dir):
     for a, b in zip(one, many, strict=True):
         np.testing.assert_array_equal(a, b)
     assert one[0].shape == (3, 10, 9, 17)
+    for workers in (1, 2):
+        streamed = [
+            (reflectance.copy(), invalid.copy())
+            for reflectance, invalid in iter_products_window(
+                products, window, S2.band_names, max_workers=workers
+            )
+        ]
+        np.testing.assert_array_equal(np.stack([r for r, _ in streamed]), one[0])
+        np.testing.assert_array_equal(np.stack([i for _, i in streamed]), one[1])
 
 
 def test_open_tile_stack_rejects_a_product_on_another_grid(tile_dir):

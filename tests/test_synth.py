@@ -67,8 +67,9 @@ def _mask(product: Path, mask: str, resolution_index: int = 1) -> np.ndarray:
 
 
 def _clear(product: Path) -> np.ndarray:
-    return (_mask(product, "CLM") == 0) & (_mask(product, "EDG") == 0) & (
-        _mask(product, "SAT") == 0)
+    return (
+        (_mask(product, "CLM") == 0) & (_mask(product, "EDG") == 0) & (_mask(product, "SAT") == 0)
+    )
 
 
 # -- layout ---------------------------------------------------------------------------------
@@ -92,8 +93,9 @@ def test_unknown_tile_names_are_config_errors(name: str) -> None:
 
 
 def test_each_tile_has_its_own_five_day_orbit() -> None:
-    plans = {tile: acquisitions(tile, dt.date(2018, 1, 1), dt.date(2018, 12, 31), 0)
-             for tile in TILES}
+    plans = {
+        tile: acquisitions(tile, dt.date(2018, 1, 1), dt.date(2018, 12, 31), 0) for tile in TILES
+    }
     for tile, plan in plans.items():
         assert 58 <= len(plan) <= 75
         ordinals = np.array([a.date.toordinal() for a in plan])
@@ -153,8 +155,9 @@ def test_masks_follow_maja_conventions(world: tuple[WorldSummary, Path]) -> None
 
 def test_cloud_cover_varies_from_clear_to_overcast(world: tuple[WorldSummary, Path]) -> None:
     _, out = world
-    fractions = np.array([(_mask(p, "CLM") > 0).mean() for tile in TILES
-                          for p in _products(out, tile)])
+    fractions = np.array(
+        [(_mask(p, "CLM") > 0).mean() for tile in TILES for p in _products(out, tile)]
+    )
     assert (fractions < 0.02).sum() >= 5
     assert (fractions > 0.98).sum() >= 1
     assert ((fractions > 0.1) & (fractions < 0.9)).sum() >= 5
@@ -174,8 +177,9 @@ def test_clouds_are_bright_and_shadows_dark(world: tuple[WorldSummary, Path]) ->
     assert np.mean(np.concatenate(shadow_b8)) < 0.8 * np.mean(np.concatenate(clear_b8))
 
 
-def _clear_ndvi(out: Path, period: tuple[dt.date, dt.date], codes: tuple[int, ...]
-                ) -> dict[int, float]:
+def _clear_ndvi(
+    out: Path, period: tuple[dt.date, dt.date], codes: tuple[int, ...]
+) -> dict[int, float]:
     """Mean NDVI of the clear pixels of each class over the products of a period."""
     values: dict[int, list[np.ndarray]] = {code: [] for code in codes}
     for tile in TILES:
@@ -266,8 +270,13 @@ def test_ground_truth_polygons_lie_on_their_class(world: tuple[WorldSummary, Pat
     clean = truth[truth.geometry.notna() & truth.is_valid]
     grid = tile_grid("T31TCJ", SIZE)
     inside = clean[clean.intersects(shapely.box(*grid.bounds))]
-    burnt = rasterize(zip(inside.geometry, inside["code"], strict=True), (SIZE, SIZE),
-                      transform=grid.transform, fill=0, dtype="uint8")
+    burnt = rasterize(
+        zip(inside.geometry, inside["code"], strict=True),
+        (SIZE, SIZE),
+        transform=grid.transform,
+        fill=0,
+        dtype="uint8",
+    )
     labelled = burnt > 0
     assert labelled.sum() > 500
     assert (burnt[labelled] == _truth(out, "T31TCJ")[labelled]).mean() > 0.99
@@ -314,13 +323,15 @@ def _rasters(out: Path) -> dict[str, np.ndarray]:
 
 
 def _tiny(out: Path, seed: int) -> dict[str, np.ndarray]:
-    generate_world(out, ["T31TCJ"], size=64, start=dt.date(2018, 2, 1),
-                   end=dt.date(2018, 2, 20), seed=seed)
+    generate_world(
+        out, ["T31TCJ"], size=64, start=dt.date(2018, 2, 1), end=dt.date(2018, 2, 20), seed=seed
+    )
     return _rasters(out)
 
 
 def test_same_seed_gives_identical_rasters_window_by_window_too(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = _tiny(tmp_path / "a", 0)
     again = _tiny(tmp_path / "b", 0)
     monkeypatch.setattr(world_module, "STRIP_ROWS", 16)
@@ -335,10 +346,12 @@ def test_same_seed_gives_identical_rasters_window_by_window_too(
 
 
 def test_regenerating_replaces_the_products_of_an_older_world(tmp_path: Path) -> None:
-    generate_world(tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 3, 1),
-                   end=dt.date(2018, 3, 20), seed=0)
-    summary = generate_world(tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 3, 1),
-                             end=dt.date(2018, 3, 20), seed=1)
+    generate_world(
+        tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 3, 1), end=dt.date(2018, 3, 20), seed=0
+    )
+    summary = generate_world(
+        tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 3, 1), end=dt.date(2018, 3, 20), seed=1
+    )
     assert len(_products(tmp_path, "T31TCJ")) == summary.dates_per_tile["T31TCJ"]
 
 
@@ -363,8 +376,9 @@ def test_a_full_size_tile_is_simulated_window_by_window() -> None:
         (["T31TCJ"], 64, END, START, "before"),
     ],
 )
-def test_bad_arguments_are_config_errors(tmp_path: Path, tiles: list[str], size: int,
-                                         start: dt.date, end: dt.date, message: str) -> None:
+def test_bad_arguments_are_config_errors(
+    tmp_path: Path, tiles: list[str], size: int, start: dt.date, end: dt.date, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         generate_world(tmp_path / "w", tiles, size=size, start=start, end=end)
     assert not (tmp_path / "w").exists()
@@ -375,8 +389,15 @@ def test_bad_arguments_are_config_errors(tmp_path: Path, tiles: list[str], size:
 
 def test_winters_are_cloudier_than_summers() -> None:
     def cover(month: int) -> float:
-        return float(np.mean([weather(dt.date(year, month, day), 0).cloud_cover
-                              for year in range(2015, 2021) for day in range(1, 29)]))
+        return float(
+            np.mean(
+                [
+                    weather(dt.date(year, month, day), 0).cloud_cover
+                    for year in range(2015, 2021)
+                    for day in range(1, 29)
+                ]
+            )
+        )
 
     assert mean_cloudiness(15) > 0.5 > 0.15 > mean_cloudiness(196)
     assert cover(1) > cover(7) + 0.2
@@ -403,9 +424,23 @@ def test_phenology_separates_winter_and_summer_crops() -> None:
 
 def test_cli_generates_a_world(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["synth", str(tmp_path / "w"), "--tiles", "T31TCJ,T31TDJ",
-                                 "--size", "32", "--start", "2018-06-01", "--end", "2018-06-12",
-                                 "--seed", "4"])
+    result = runner.invoke(
+        cli,
+        [
+            "synth",
+            str(tmp_path / "w"),
+            "--tiles",
+            "T31TCJ,T31TDJ",
+            "--size",
+            "32",
+            "--start",
+            "2018-06-01",
+            "--end",
+            "2018-06-12",
+            "--seed",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Sentinel-2 L2A products" in result.output
     assert (tmp_path / "w" / "config.yaml").is_file()

@@ -10,17 +10,19 @@ its neighbours across a parcel edge or with the no-data value (-10000 stays
 copy, the cheapest resampling there is.
 
 Reading a window of many dates is where the chain spends its time;
-:func:`read_products_window` reads the dates on a small thread pool (GDAL
-decompresses without the GIL; each call opens its own datasets, as rasterio
-datasets must not be shared between threads).
+:func:`iter_products_window` reads the dates on a small thread pool, a few
+dates ahead of the consumer, into a few recycled buffers (GDAL decompresses
+without the GIL; each read opens its own datasets, as rasterio datasets must
+not be shared between threads).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
     "block_rows",
+    "iter_products_window",
     "read_product_window",
     "read_product_window_into",
     "read_products_window",
@@ -152,7 +155,7 @@ def read_products_window(
             products[index], window, bands, reflectance[index], invalid[index], sensor
         )
 
-    workers = max_workers or min(4, os.cpu_count() or 1)
+    workers = _workers(max_workers)
     if workers <= 1 or len(products) <= 1:
         for index in range(len(products)):
             read(index)
@@ -160,6 +163,77 @@ def read_products_window(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2read") as pool:
             list(pool.map(read, range(len(products))))
     return reflectance, invalid
+
+
+def iter_products_window(
+    products: Sequence[Product],
+    window: Window,
+    bands: Sequence[str],
+    sensor: SensorDescription = SENTINEL2_THEIA,
+    max_workers: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield each product's window in order, reading the next ones meanwhile.
+
+    Parameters
+    ----------
+    products : sequence of Product
+        The dates of the stack, in order.
+    window, bands, sensor
+        As for :func:`read_product_window`.
+    max_workers : int, optional
+        Reading threads; ``min(4, cores)`` when omitted, 1 reads in the caller's thread.
+
+    Yields
+    ------
+    reflectance : numpy.ndarray of int16
+        ``(B, h, w)``.
+    invalid : numpy.ndarray of bool
+        ``(h, w)``.
+
+    Notes
+    -----
+    The yielded arrays are recycled for a later date once the consumer asks for the
+    next one: use them (or copy them) before moving on. At most ``max_workers + 1``
+    dates are in memory at once.
+    """
+    workers = _workers(max_workers)
+    height, width = _window_shape(window)
+    n_buffers = min(workers + 1, len(products))
+    free = [
+        (np.empty((len(bands), height, width), dtype=np.int16), np.empty((height, width), bool))
+        for _ in range(n_buffers)
+    ]
+    if workers <= 1:
+        for product in products:
+            read_product_window_into(product, window, bands, *free[0], sensor)
+            yield free[0]
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2read") as pool:
+        pending: deque[tuple[Future[None], tuple[np.ndarray, np.ndarray]]] = deque()
+        queued = iter(products)
+
+        def refill() -> None:
+            while free:
+                product = next(queued, None)
+                if product is None:
+                    return
+                buffers = free.pop()
+                future = pool.submit(
+                    read_product_window_into, product, window, bands, *buffers, sensor
+                )
+                pending.append((future, buffers))
+
+        try:
+            refill()
+            while pending:
+                future, buffers = pending.popleft()
+                future.result()
+                yield buffers
+                free.append(buffers)
+                refill()
+        finally:
+            for future, _ in pending:
+                future.cancel()
 
 
 def block_rows(
@@ -256,6 +330,10 @@ def _outside(window: Window, src: rasterio.io.DatasetReader) -> bool:
         or window.col_off + window.width > src.width
         or window.row_off + window.height > src.height
     )
+
+
+def _workers(max_workers: int | None) -> int:
+    return max_workers or min(4, os.cpu_count() or 1)
 
 
 def _window_shape(window: Window) -> tuple[int, int]:

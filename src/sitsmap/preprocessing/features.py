@@ -14,6 +14,11 @@ The features of one pixel, in iota2's band-major order, for output dates
 
 An index whose bands are not all kept is left out (names and values alike).
 Indices are computed from the gap-filled reflectances, as iota2 does.
+
+:class:`FeatureBuilder` takes the dates one at a time, so that a reader can
+stream a window's products without ever holding the whole int16 series;
+:func:`compute_features` feeds it from a series already in memory. Both give
+the same floats.
 """
 
 from __future__ import annotations
@@ -24,12 +29,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sitsmap.preprocessing.gapfilling import gapfill_into
+from sitsmap.preprocessing.gapfilling import GapfillStream
 from sitsmap.preprocessing.indices import brightness, ndvi, ndwi
 from sitsmap.preprocessing.temporal import EPOCH, day_numbers
 from sitsmap.sensors import SENTINEL2_THEIA, SensorDescription
 
-__all__ = ["INDEX_BANDS", "FeatureBlock", "compute_features", "feature_names", "index_names"]
+__all__ = [
+    "INDEX_BANDS",
+    "FeatureBlock",
+    "FeatureBuilder",
+    "compute_features",
+    "feature_names",
+    "index_names",
+]
 
 INDEX_BANDS: dict[str, tuple[str, ...]] = {"ndvi": ("B4", "B8"), "ndwi": ("B8", "B11")}
 """Bands each normalized-difference index needs; brightness uses every kept band."""
@@ -89,6 +101,55 @@ def feature_names(
     return [f"{sensor.name}_{variable}_{stamp}" for variable in variables for stamp in stamps]
 
 
+class FeatureBuilder:
+    """Build the features of a window from its dates, given one at a time in date order.
+
+    Parameters
+    ----------
+    out_dates : sequence of datetime.date or day numbers
+        The regular output grid.
+    bands : sequence of str
+        Names of the bands of each date's reflectance, in its order.
+    shape : (int, int)
+        ``(H, W)`` of the window.
+    sensor : SensorDescription
+        Gives the reflectance scale.
+    """
+
+    def __init__(
+        self,
+        out_dates: Sequence[dt.date] | np.ndarray,
+        bands: Sequence[str],
+        shape: tuple[int, int],
+        sensor: SensorDescription = SENTINEL2_THEIA,
+    ) -> None:
+        self._bands = _canonical_bands(bands, sensor)
+        self._indices = index_names(bands, sensor)
+        out_days = day_numbers(out_dates)
+        self._n_out = len(out_days)
+        n_rows = (len(self._bands) + len(self._indices)) * self._n_out
+        self._features = np.empty((n_rows, *shape), dtype=np.float32)
+        # The gap-filling writes the band-major reflectance rows through a (T_out, B, H, W) view.
+        band_rows = self._features[: len(self._bands) * self._n_out]
+        band_rows = band_rows.reshape(len(self._bands), self._n_out, *shape).transpose(1, 0, 2, 3)
+        self._stream = GapfillStream(out_days, band_rows, scale=1.0 / sensor.reflectance_scale)
+        self._valid = np.empty(shape, dtype=bool)
+
+    def add(self, date: dt.date | float, reflectance: np.ndarray, invalid: np.ndarray) -> None:
+        """Take in one date: ``reflectance`` ``(B, H, W)`` int16 x 10000, ``invalid`` ``(H, W)``.
+
+        The arrays are not kept: a reader may reuse them for the next date.
+        """
+        np.logical_not(invalid, out=self._valid)
+        self._stream.add(float(day_numbers([date])[0]), reflectance, self._valid)
+
+    def finish(self) -> FeatureBlock:
+        """Complete the gap-filling, compute the indices and return the features."""
+        counts = self._stream.finish()
+        _add_indices(self._features, self._n_out, self._bands, self._indices)
+        return FeatureBlock(self._features, counts, counts > 0)
+
+
 def compute_features(
     reflectance: np.ndarray,
     invalid: np.ndarray,
@@ -118,27 +179,15 @@ def compute_features(
         Features in the order of :func:`feature_names`.
     """
     n_dates, n_bands, height, width = reflectance.shape
-    if invalid.shape != (n_dates, height, width) or len(bands) != n_bands:
+    if invalid.shape != (n_dates, height, width) or len(bands) != n_bands or len(dates) != n_dates:
         raise ValueError(
-            f"reflectance {reflectance.shape}, invalid {invalid.shape} and "
-            f"{len(bands)} band names disagree"
+            f"reflectance {reflectance.shape}, invalid {invalid.shape}, {len(dates)} dates "
+            f"and {len(bands)} band names disagree"
         )
-    days, out_days = day_numbers(dates), day_numbers(out_dates)
-    n_out = len(out_days)
-    names = index_names(bands, sensor)
-    features = np.empty(((n_bands + len(names)) * n_out, height, width), dtype=np.float32)
-    # The kernel writes the band-major reflectance rows through a (T_out, B, H, W) view.
-    band_rows = features[: n_bands * n_out].reshape(n_bands, n_out, height, width)
-    counts = gapfill_into(
-        reflectance,
-        ~invalid,
-        days,
-        out_days,
-        band_rows.transpose(1, 0, 2, 3),
-        scale=1.0 / sensor.reflectance_scale,
-    )
-    _add_indices(features, n_out, _canonical_bands(bands, sensor), names)
-    return FeatureBlock(features, counts, counts > 0)
+    builder = FeatureBuilder(out_dates, bands, (height, width), sensor)
+    for index, day in enumerate(day_numbers(dates)):
+        builder.add(day, reflectance[index], invalid[index])
+    return builder.finish()
 
 
 def _add_indices(features: np.ndarray, n_out: int, bands: list[str], names: list[str]) -> None:

@@ -11,6 +11,11 @@ caller flags it with ``valid.any(axis=0)``).
 :func:`gapfill` runs a compiled numba kernel, parallel over pixels: each pixel
 is one merge-like pass over its input dates and the output dates (O(T + T_out)),
 interpolating all bands with the same weights.
+
+:class:`GapfillStream` computes the same values (bit for bit) from dates given one
+at a time, in order, so that a reader never has to hold the whole series: it
+keeps, per pixel, only the last valid observation and the next output date to
+fill. The feature pipeline uses it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["gapfill", "gapfill_into"]
+__all__ = ["GapfillStream", "gapfill", "gapfill_into"]
 
 # numba's "workqueue" threading layer aborts when two threads launch parallel kernels at
 # once (e.g. under dask's threaded scheduler); each launch already uses every core.
@@ -113,6 +118,89 @@ def gapfill_into(
     return counts
 
 
+class GapfillStream:
+    """Gap-fill a series date by date, in date order, without holding the whole series.
+
+    Gives exactly what :func:`gapfill` gives on the stacked series (as long as no two
+    valid dates are equal).
+
+    Parameters
+    ----------
+    out_dates : numpy.ndarray
+        ``(T_out,)`` day numbers of the output grid, sorted ascending.
+    out : numpy.ndarray of float32
+        ``(T_out, B, H, W)``, any strides, filled by :meth:`add` and :meth:`finish`.
+    scale : float
+        Factor applied to every output value.
+
+    Examples
+    --------
+    >>> stream = GapfillStream(out_days, out)
+    >>> for day, values, valid in series:  # values (B, H, W), valid (H, W)
+    ...     stream.add(day, values, valid)
+    >>> counts = stream.finish()
+    """
+
+    def __init__(self, out_dates: np.ndarray, out: np.ndarray, scale: float = 1.0) -> None:
+        self._out_dates = _sorted_days(out_dates, "out_dates")
+        if out.ndim != 4 or out.shape[0] != len(self._out_dates) or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 (T_out, B, H, W), not {out.dtype} {out.shape}")
+        self._out = out
+        self._scale = float(scale)
+        shape = out.shape[2:]
+        self._last_values: np.ndarray | None = None  # allocated with the first date's dtype
+        self._last_day = np.zeros(shape, dtype=np.float64)
+        self._next_out = np.zeros(shape, dtype=np.int32)
+        self._count = np.zeros(shape, dtype=np.int32)
+        self._day = -np.inf
+
+    def add(self, day: float, values: np.ndarray, valid: np.ndarray) -> None:
+        """Take in one date: ``values`` ``(B, H, W)``, ``valid`` ``(H, W)`` bool.
+
+        Raises
+        ------
+        ValueError
+            If ``day`` comes before the previous date or the shapes do not fit ``out``.
+        """
+        if day < self._day:
+            raise ValueError(f"dates must come in order: {day} after {self._day}")
+        if values.shape != self._out.shape[1:] or valid.shape != self._out.shape[2:]:
+            raise ValueError(
+                f"values {values.shape} and valid {valid.shape} do not fit out {self._out.shape}"
+            )
+        if self._last_values is None:
+            self._last_values = np.zeros(values.shape, dtype=values.dtype)
+        self._day = float(day)
+        with _KERNEL_LOCK:
+            _fold_date(
+                self._day,
+                values,
+                valid.view(np.uint8),
+                self._out_dates,
+                self._scale,
+                self._out,
+                self._last_values,
+                self._last_day,
+                self._next_out,
+                self._count,
+            )
+
+    def finish(self) -> np.ndarray:
+        """Fill the output dates after each pixel's last valid date; return the valid counts.
+
+        Returns
+        -------
+        numpy.ndarray of uint16
+            ``(H, W)`` number of valid dates of each pixel; its outputs are 0 where 0.
+        """
+        last = self._last_values
+        if last is None:
+            last = np.zeros(self._out.shape[1:], dtype=np.int16)
+        with _KERNEL_LOCK:
+            _fill_after_last(self._scale, self._out, last, self._next_out, self._count)
+        return np.minimum(self._count, 65535).astype(np.uint16)
+
+
 def _sorted_days(days: np.ndarray, name: str) -> np.ndarray:
     days64 = np.ascontiguousarray(days, dtype=np.float64)
     if days64.ndim != 1:
@@ -201,3 +289,48 @@ def _interpolate(values, row, first, low, high, weight, factor, out):  # pragma:
                 a = np.float64(values[low[k, i], b, row, first + i])
                 z = np.float64(values[high[k, i], b, row, first + i])
                 out[k, b, row, first + i] = (a + weight[k, i] * (z - a)) * factor[i]
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _fold_date(
+    day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
+):  # pragma: no cover
+    # Each valid observation fills the output dates from the pixel's next unfilled one up
+    # to its own date, interpolating from the previous valid observation (or repeating
+    # itself when it is the first). Same arithmetic as _interpolate, so the same floats.
+    n_bands, height, width = values.shape
+    n_out = out_dates.shape[0]
+    for row in prange(height):
+        for col in range(width):
+            if not valid[row, col]:
+                continue
+            k = next_out[row, col]
+            first = count[row, col] == 0
+            before = last_day[row, col]
+            while k < n_out and out_dates[k] <= day:
+                if first or out_dates[k] == day:
+                    for b in range(n_bands):
+                        out[k, b, row, col] = np.float64(values[b, row, col]) * scale
+                else:
+                    weight = (out_dates[k] - before) / (day - before)
+                    for b in range(n_bands):
+                        a = np.float64(last_values[b, row, col])
+                        z = np.float64(values[b, row, col])
+                        out[k, b, row, col] = (a + weight * (z - a)) * scale
+                k += 1
+            next_out[row, col] = k
+            for b in range(n_bands):
+                last_values[b, row, col] = values[b, row, col]
+            last_day[row, col] = day
+            count[row, col] += 1
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _fill_after_last(scale, out, last_values, next_out, count):  # pragma: no cover
+    n_out, n_bands, height, width = out.shape
+    for row in prange(height):
+        for col in range(width):
+            factor = scale if count[row, col] > 0 else 0.0
+            for k in range(next_out[row, col], n_out):
+                for b in range(n_bands):
+                    out[k, b, row, col] = np.float64(last_values[b, row, col]) * factor

@@ -17,8 +17,8 @@ from rasterio.windows import Window
 from sitsmap.errors import InputDataError
 from sitsmap.io.products import find_products, tile_grid_of
 from sitsmap.io.raster import RasterGrid
-from sitsmap.io.sentinel2 import block_rows, read_products_window
-from sitsmap.preprocessing.features import FeatureBlock, compute_features, feature_names
+from sitsmap.io.sentinel2 import block_rows, iter_products_window
+from sitsmap.preprocessing.features import FeatureBlock, FeatureBuilder, feature_names
 from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
@@ -112,19 +112,27 @@ def tile_features(
         ``(n_features, h, w)`` features named by
         :func:`sitsmap.preprocessing.features.feature_names`.
     """
-    reflectance, invalid = read_products_window(
+    height, width = int(window.height), int(window.width)
+    builder = FeatureBuilder(out_dates, bands, (height, width), stack.sensor)
+    dates = iter(stack.dates)
+    for reflectance, invalid in iter_products_window(
         stack.products, window, bands, stack.sensor, max_workers
-    )
-    return compute_features(reflectance, invalid, stack.dates, out_dates, bands, stack.sensor)
+    ):
+        builder.add(next(dates), reflectance, invalid)
+    return builder.finish()
 
 
-def working_bytes_per_pixel(n_dates: int, n_bands: int, n_features: int) -> int:
-    """Memory one pixel of a window needs in :func:`tile_features`, in bytes.
+def working_bytes_per_pixel(n_bands: int, n_features: int, max_workers: int = 4) -> int:
+    """Approximate memory one pixel of a window needs in :func:`tile_features`, in bytes.
 
-    The int16 reflectance stack, the invalid and valid masks, the float32 features
-    and the gap-filling's per-block scratch, rounded up.
+    The float32 features and the indices' scratch, the dates being read
+    (``max_workers + 1`` int16 reflectances and masks, and each read's scratch) and
+    the gap-filling state. The whole int16 series is never held.
     """
-    return n_dates * (2 * n_bands + 2) + 4 * n_features + 16
+    features = 4 * n_features + 2 * n_features
+    reading = (max_workers + 1) * (2 * n_bands + 1) + max_workers * 7
+    gapfilling = 2 * n_bands + 17
+    return features + reading + gapfilling
 
 
 def row_windows(
@@ -198,7 +206,7 @@ def tile_windows(
     worked out from the stack, the dates and the bands.
     """
     n_features = len(feature_names(bands, out_dates, stack.sensor))
-    per_pixel = working_bytes_per_pixel(len(stack.products), len(bands), n_features)
+    per_pixel = working_bytes_per_pixel(len(bands), n_features)
     rows = block_rows(stack.products[0], bands, stack.sensor)
     return row_windows(stack.grid, n_chunks, per_pixel, max_megabytes, block_rows=rows)
 

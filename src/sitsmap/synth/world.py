@@ -390,8 +390,9 @@ def _write_ground_truth(scenes: Sequence[TileScene], out_dir: Path, seed: int) -
     footprint = shapely.union_all([shapely.box(*scene.grid.bounds) for scene in scenes])
     clean = survey_parcels(scenes, footprint, seed)
     if clean.empty:
-        logger.warning("tiles too small to hold a whole parcel: the ground truth holds only "
-                       "defective rows")
+        logger.warning(
+            "tiles too small to hold a whole parcel: the ground truth holds only defective rows"
+        )
     dirty = to_truth_crs(add_defects(clean, seed))
     write_vector(dirty, out_dir / "ground_truth.shp")
     logger.info(
