@@ -149,6 +149,11 @@ def test_stream_gives_the_same_floats_as_the_batch_kernel(shape):
     counts = stream.finish()
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(counts, valid.sum(axis=0))
+    at_once = np.full_like(out, np.nan)
+    stream = GapfillStream(out_dates, at_once, scale=1e-4)
+    stream.add_series(dates, values, valid)
+    np.testing.assert_array_equal(stream.finish(), counts)
+    np.testing.assert_array_equal(at_once, expected)
 
 
 def test_stream_refuses_dates_out_of_order():

@@ -143,6 +143,12 @@ class FeatureBuilder:
         np.logical_not(invalid, out=self._valid)
         self._stream.add(float(day_numbers([date])[0]), reflectance, self._valid)
 
+    def add_series(
+        self, dates: Sequence[dt.date] | np.ndarray, reflectance: np.ndarray, invalid: np.ndarray
+    ) -> None:
+        """Take in several dates at once: ``(T, B, H, W)`` and ``(T, H, W)``, like :meth:`add`."""
+        self._stream.add_series(day_numbers(dates), reflectance, ~invalid)
+
     def finish(self) -> FeatureBlock:
         """Complete the gap-filling, compute the indices and return the features."""
         counts = self._stream.finish()
@@ -185,8 +191,7 @@ def compute_features(
             f"and {len(bands)} band names disagree"
         )
     builder = FeatureBuilder(out_dates, bands, (height, width), sensor)
-    for index, day in enumerate(day_numbers(dates)):
-        builder.add(day, reflectance[index], invalid[index])
+    builder.add_series(dates, reflectance, invalid)
     return builder.finish()
 
 

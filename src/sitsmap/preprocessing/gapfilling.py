@@ -168,12 +168,42 @@ class GapfillStream:
             raise ValueError(
                 f"values {values.shape} and valid {valid.shape} do not fit out {self._out.shape}"
             )
-        if self._last_values is None:
-            self._last_values = np.zeros(values.shape, dtype=values.dtype)
+        self._ensure_state(values.dtype)
         self._day = float(day)
+        _fold_date(
+            self._day,
+            values,
+            valid.view(np.uint8),
+            self._out_dates,
+            self._scale,
+            self._out,
+            self._last_values,
+            self._last_day,
+            self._next_out,
+            self._count,
+        )
+
+    def add_series(self, days: np.ndarray, values: np.ndarray, valid: np.ndarray) -> None:
+        """Take in several dates at once (in parallel over rows), like repeated :meth:`add`.
+
+        ``days`` ``(T,)`` ascending, ``values`` ``(T, B, H, W)``, ``valid`` ``(T, H, W)``.
+        """
+        days64 = _sorted_days(days, "days")
+        if len(days64) == 0:
+            return
+        if days64[0] < self._day:
+            raise ValueError(f"dates must come in order: {days64[0]} after {self._day}")
+        expected = (len(days64), *self._out.shape[1:])
+        if values.shape != expected or valid.shape != (len(days64), *self._out.shape[2:]):
+            raise ValueError(
+                f"values {values.shape} and valid {valid.shape} do not fit "
+                f"{len(days64)} dates of out {self._out.shape}"
+            )
+        self._ensure_state(values.dtype)
+        self._day = float(days64[-1])
         with _KERNEL_LOCK:
-            _fold_date(
-                self._day,
+            _fold_series(
+                days64,
                 values,
                 valid.view(np.uint8),
                 self._out_dates,
@@ -184,6 +214,10 @@ class GapfillStream:
                 self._next_out,
                 self._count,
             )
+
+    def _ensure_state(self, dtype: np.dtype) -> None:
+        if self._last_values is None:  # the last valid values keep the input's dtype
+            self._last_values = np.zeros(self._out.shape[1:], dtype=dtype)
 
     def finish(self) -> np.ndarray:
         """Fill the output dates after each pixel's last valid date; return the valid counts.
@@ -291,38 +325,70 @@ def _interpolate(values, row, first, low, high, weight, factor, out):  # pragma:
                 out[k, b, row, first + i] = (a + weight[k, i] * (z - a)) * factor[i]
 
 
-@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+@njit(cache=True, fastmath=False, nogil=True)
 def _fold_date(
     day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
+):  # pragma: no cover
+    # Serial on purpose: it runs in the consumer thread while reader threads decode the
+    # next dates; a parallel kernel per date would make its idle threads spin meanwhile.
+    for row in range(values.shape[1]):
+        _fold_row(
+            row, day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
+        )
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _fold_series(
+    days, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
+):  # pragma: no cover
+    for row in prange(values.shape[2]):
+        for t in range(days.shape[0]):
+            _fold_row(
+                row,
+                days[t],
+                values[t],
+                valid[t],
+                out_dates,
+                scale,
+                out,
+                last_values,
+                last_day,
+                next_out,
+                count,
+            )
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _fold_row(
+    row, day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
 ):  # pragma: no cover
     # Each valid observation fills the output dates from the pixel's next unfilled one up
     # to its own date, interpolating from the previous valid observation (or repeating
     # itself when it is the first). Same arithmetic as _interpolate, so the same floats.
-    n_bands, height, width = values.shape
+    n_bands, _, width = values.shape
     n_out = out_dates.shape[0]
-    for row in prange(height):
-        for col in range(width):
-            if not valid[row, col]:
-                continue
-            k = next_out[row, col]
-            first = count[row, col] == 0
-            before = last_day[row, col]
-            while k < n_out and out_dates[k] <= day:
-                if first or out_dates[k] == day:
-                    for b in range(n_bands):
-                        out[k, b, row, col] = np.float64(values[b, row, col]) * scale
-                else:
-                    weight = (out_dates[k] - before) / (day - before)
-                    for b in range(n_bands):
-                        a = np.float64(last_values[b, row, col])
-                        z = np.float64(values[b, row, col])
-                        out[k, b, row, col] = (a + weight * (z - a)) * scale
-                k += 1
-            next_out[row, col] = k
-            for b in range(n_bands):
-                last_values[b, row, col] = values[b, row, col]
-            last_day[row, col] = day
-            count[row, col] += 1
+    for col in range(width):
+        if not valid[row, col]:
+            continue
+        k = next_out[row, col]
+        first = count[row, col] == 0
+        before = last_day[row, col]
+        while k < n_out and out_dates[k] <= day:
+            if first or out_dates[k] == day:
+                for b in range(n_bands):
+                    out[k, b, row, col] = np.float64(values[b, row, col]) * scale
+            else:
+                weight = (out_dates[k] - before) / (day - before)
+                for b in range(n_bands):
+                    a = np.float64(last_values[b, row, col])
+                    z = np.float64(values[b, row, col])
+                    out[k, b, row, col] = (a + weight * (z - a)) * scale
+            k += 1
+        next_out[row, col] = k
+        for b in range(n_bands):
+            last_values[b, row, col] = values[b, row, col]
+        last_day[row, col] = day
+        count[row, col] += 1
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
