@@ -24,8 +24,14 @@ def small_world(tmp_path_factory) -> Path:
     from sitsmap.synth import generate_world
 
     out = tmp_path_factory.mktemp("world")
-    generate_world(out, ["T31TCJ", "T31TCK", "T31TDJ", "T31TDK"], size=64,
-                   start=dt.date(2018, 3, 1), end=dt.date(2018, 10, 31), seed=1)
+    generate_world(
+        out,
+        ["T31TCJ", "T31TCK", "T31TDJ", "T31TDK"],
+        size=64,
+        start=dt.date(2018, 3, 1),
+        end=dt.date(2018, 10, 31),
+        seed=1,
+    )
     return out
 
 

@@ -8,8 +8,11 @@ from click.testing import CliRunner
 
 from sitsmap.cli import cli
 
-FAST = ("scheduling.scheduler=synchronous", "arg_train.otb_classifier_options="
-        "{classifier.rf.nbtrees: 5, classifier.rf.max: 5, classifier.rf.min: 5}")
+FAST = (
+    "scheduling.scheduler=synchronous",
+    "arg_train.otb_classifier_options="
+    "{classifier.rf.nbtrees: 5, classifier.rf.max: 5, classifier.rf.min: 5}",
+)
 
 
 def run_cli(world, *extra, last_step="validation"):
@@ -82,8 +85,7 @@ def test_ground_truth_outside_every_tile(world_copy):
     truth = gpd.read_file(world_copy / "ground_truth.shp")
     truth.geometry = truth.geometry.translate(xoff=2_000_000)
     truth.to_file(world_copy / "far.gpkg")
-    result = run_cli(world_copy, f"chain.ground_truth={world_copy / 'far.gpkg'}",
-                     last_step="init")
+    result = run_cli(world_copy, f"chain.ground_truth={world_copy / 'far.gpkg'}", last_step="init")
     assert_one_line_error(result, "far.gpkg", "does not overlap")
 
 
@@ -96,8 +98,9 @@ def test_data_field_not_integer(world_copy):
     truth = gpd.read_file(world_copy / "ground_truth.shp")
     truth["code"] = truth["code"].astype(float) + 0.5
     truth.to_file(world_copy / "float.gpkg")
-    result = run_cli(world_copy, f"chain.ground_truth={world_copy / 'float.gpkg'}",
-                     last_step="init")
+    result = run_cli(
+        world_copy, f"chain.ground_truth={world_copy / 'float.gpkg'}", last_step="init"
+    )
     assert_one_line_error(result, "float.gpkg", "not integer")
 
 
@@ -110,16 +113,23 @@ def test_class_absent_from_nomenclature(world_copy):
 
 
 def test_date_range_without_acquisitions(world_copy):
-    result = run_cli(world_copy, "sentinel_2.start_date=20200101",
-                     "sentinel_2.end_date=20201231", last_step="init")
+    result = run_cli(
+        world_copy,
+        "sentinel_2.start_date=20200101",
+        "sentinel_2.end_date=20201231",
+        last_step="init",
+    )
     assert_one_line_error(result, "2020")
 
 
-@pytest.mark.parametrize("assignment, fragment", [
-    ("arg_train.runs=abc", "arg_train.runs"),
-    ("sentinel_2.temporal_resolution=[10]", "sentinel_2.temporal_resolution"),
-    ("arg_classification.enable_probability_map=maybe", "enable_probability_map"),
-])
+@pytest.mark.parametrize(
+    "assignment, fragment",
+    [
+        ("arg_train.runs=abc", "arg_train.runs"),
+        ("sentinel_2.temporal_resolution=[10]", "sentinel_2.temporal_resolution"),
+        ("arg_classification.enable_probability_map=maybe", "enable_probability_map"),
+    ],
+)
 def test_config_key_of_wrong_type(small_world, assignment, fragment):
     result = run_cli(small_world, assignment)
     assert_one_line_error(result, "config.yaml", fragment)

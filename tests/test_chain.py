@@ -12,8 +12,7 @@ from sitsmap.config import load_config
 from sitsmap.pipeline.run import run_chain, step_states
 
 FAST = (
-    "arg_train.sample_selection={sampler: periodic, strategy: constant, "
-    "strategy.constant.nb: 300}",
+    "arg_train.sample_selection={sampler: periodic, strategy: constant, strategy.constant.nb: 300}",
     "arg_train.otb_classifier_options={classifier.rf.nbtrees: 30, classifier.rf.max: 20, "
     "classifier.rf.min: 2}",
     "arg_classification.enable_probability_map=true",
@@ -23,8 +22,9 @@ FAST = (
 
 
 def config_for(world, *extra, output="output"):
-    return load_config(world / "config.yaml", (*FAST, f"chain.output_path={world / output}",
-                                               *extra))
+    return load_config(
+        world / "config.yaml", (*FAST, f"chain.output_path={world / output}", *extra)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,18 @@ def finished_run(tmp_path_factory, small_world):
 
 def test_run_writes_every_final_product(finished_run):
     layout = finished_run.layout
-    for path in (layout.final_map(0), layout.final_map(0, "Confidence"),
-                 layout.final_map(0, "ProbabilityMap"), layout.final_validity,
-                 layout.results_txt, layout.results_json, layout.confusion_figure(0),
-                 layout.class_statistics(0), layout.samples(0), layout.config):
+    for path in (
+        layout.final_map(0),
+        layout.final_map(0, "Confidence"),
+        layout.final_map(0, "ProbabilityMap"),
+        layout.final_validity,
+        layout.results_txt,
+        layout.results_json,
+        layout.confusion_figure(0),
+        layout.class_statistics(0),
+        layout.samples(0),
+        layout.config,
+    ):
         assert path.exists(), path
     with rasterio.open(layout.final_map(0)) as src:
         assert src.crs.to_epsg() == 2154
@@ -48,8 +56,10 @@ def test_run_writes_every_final_product(finished_run):
         classes = src.read(1)
     with rasterio.open(layout.final_map(0, "ProbabilityMap")) as src:
         probabilities = src.read()
-        assert src.count == len(json.loads(layout.results_json.read_text())["seeds"][0]
-                                ["labels"]) or src.count > 5
+        assert (
+            src.count == len(json.loads(layout.results_json.read_text())["seeds"][0]["labels"])
+            or src.count > 5
+        )
     valid = classes > 0
     assert valid.mean() > 0.5
     # probabilities are percentages that sum to about 100 where the map has a class
@@ -106,8 +116,10 @@ def test_resume_after_a_crash_redoes_only_what_is_missing(small_world, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         run_chain(config)
     layout = config_for(small_world, output=str(tmp_path / "out"))
-    done_before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / ".sitsmap" / "done")
-                   .glob("*.json")}
+    done_before = {
+        p.name: p.stat().st_mtime_ns
+        for p in (tmp_path / "out" / ".sitsmap" / "done").glob("*.json")
+    }
     assert "learning-seed0.json" in done_before
     assert "classification-T31TDK-seed0.json" not in done_before
     assert not (tmp_path / "out" / "final" / "Classif_Seed_0.tif").exists()
@@ -115,15 +127,19 @@ def test_resume_after_a_crash_redoes_only_what_is_missing(small_world, tmp_path,
 
     monkeypatch.setattr(classification, "classify_tile", original)
     run_chain(layout)
-    done_after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / ".sitsmap" / "done")
-                  .glob("*.json")}
+    done_after = {
+        p.name: p.stat().st_mtime_ns
+        for p in (tmp_path / "out" / ".sitsmap" / "done").glob("*.json")
+    }
     assert all(done_after[name] == mtime for name, mtime in done_before.items())
     assert "classification-T31TDK-seed0.json" in done_after
 
     # the interrupted-then-resumed run gives the same map as a straight run
     straight = run_chain(config_for(small_world, output=str(tmp_path / "straight")))
-    with rasterio.open(tmp_path / "out" / "final" / "Classif_Seed_0.tif") as a, \
-            rasterio.open(straight.layout.final_map(0)) as b:
+    with (
+        rasterio.open(tmp_path / "out" / "final" / "Classif_Seed_0.tif") as a,
+        rasterio.open(straight.layout.final_map(0)) as b,
+    ):
         np.testing.assert_array_equal(a.read(), b.read())
 
 
@@ -140,8 +156,12 @@ def test_retries_recover_from_a_transient_failure(small_world, tmp_path, monkeyp
         original(context, seed)
 
     monkeypatch.setattr(split, "split_ground_truth", flaky)
-    config = config_for(small_world, "task_retry_limits.allowed_retry=1", "chain.last_step=split",
-                        output=str(tmp_path / "out"))
+    config = config_for(
+        small_world,
+        "task_retry_limits.allowed_retry=1",
+        "chain.last_step=split",
+        output=str(tmp_path / "out"),
+    )
     run_chain(config)
     assert len(calls) == 2
     assert (tmp_path / "out" / "dataAppVal" / "seed_0.gpkg").exists()
@@ -149,17 +169,28 @@ def test_retries_recover_from_a_transient_failure(small_world, tmp_path, monkeyp
 
 def test_later_step_without_earlier_ones_is_a_clear_error(small_world, tmp_path):
     config = config_for(small_world, output=str(tmp_path / "out"))
-    result = CliRunner().invoke(cli, ["run", str(small_world / "config.yaml"), *sum(
-        (["--set", s] for s in (*FAST, f"chain.output_path={tmp_path / 'out'}")), []),
-        "--first-step", "learning"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(small_world / "config.yaml"),
+            *sum((["--set", s] for s in (*FAST, f"chain.output_path={tmp_path / 'out'}")), []),
+            "--first-step",
+            "learning",
+        ],
+    )
     assert result.exit_code == 2
     assert "has not been run" in result.stderr
     assert config.chain.output_path.exists()
 
 
 def test_steps_command_lists_state(finished_run, small_world):
-    args = ["steps", str(small_world / "config.yaml"), "--set",
-            f"chain.output_path={finished_run.layout.root}"]
+    args = [
+        "steps",
+        str(small_world / "config.yaml"),
+        "--set",
+        f"chain.output_path={finished_run.layout.root}",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
@@ -168,9 +199,52 @@ def test_steps_command_lists_state(finished_run, small_world):
 
 
 def test_threads_scheduler_gives_the_same_map(finished_run, small_world, tmp_path):
-    config = config_for(small_world, "scheduling.scheduler=threads", "scheduling.workers=2",
-                        output=str(tmp_path / "threads"))
+    config = config_for(
+        small_world,
+        "scheduling.scheduler=threads",
+        "scheduling.workers=2",
+        output=str(tmp_path / "threads"),
+    )
     context = run_chain(config)
-    with rasterio.open(context.layout.final_map(0)) as a, \
-            rasterio.open(finished_run.layout.final_map(0)) as b:
+    with (
+        rasterio.open(context.layout.final_map(0)) as a,
+        rasterio.open(finished_run.layout.final_map(0)) as b,
+    ):
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_several_runs_fusion_and_area_adjusted(small_world, tmp_path):
+    config = config_for(
+        small_world,
+        "arg_train.runs=2",
+        "arg_train.random_seed=7",
+        "chain.merge_final_classifications=true",
+        "arg_classification.enable_probability_map=false",
+        output=str(tmp_path / "runs"),
+    )
+    layout = run_chain(config).layout
+    results = json.loads(layout.results_json.read_text())
+    assert [s["seed"] for s in results["seeds"]] == [7, 8]
+    assert (
+        results["summary"]["oa"]["ci95"] > 0
+        or results["seeds"][0]["oa"] == results["seeds"][1]["oa"]
+    )
+    assert "+-" in layout.results_txt.read_text()
+    for seed in results["seeds"]:
+        adjusted = seed["area_adjusted"]
+        assert adjusted["area_unit"] == "ha"
+        assert 0 <= adjusted["overall_accuracy"]["estimate"] <= 1
+    # the fusion has its own polygons, never used for learning by any run
+    assert "oa" in results["fusion"] and results["fusion"]["confusion"]
+    with rasterio.open(layout.fusion_map) as fused, rasterio.open(layout.final_map(7)) as one:
+        assert fused.shape == one.shape and fused.crs == one.crs
+        assert fused.colormap(1)[255][:3] == (255, 255, 255)
+    import geopandas as gpd
+    import pandas as pd
+
+    truth = gpd.read_file(layout.ground_truth)
+    held = set(truth.loc[truth.fusion_validation, "sitsmap_pid"])
+    assert held
+    for seed in (7, 8):
+        learnt = set(pd.read_parquet(layout.samples(seed), columns=["sitsmap_pid"]).sitsmap_pid)
+        assert not learnt & held

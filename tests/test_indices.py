@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from sitsmap.preprocessing.indices import brightness, ndvi, ndwi, normalized_difference
+from sitsmap.preprocessing.indices import (
+    brightness,
+    brightness_into,
+    ndvi,
+    ndwi,
+    normalized_difference,
+    normalized_difference_into,
+)
 
 
 def test_ndvi_on_hand_values():
@@ -46,3 +53,17 @@ def test_brightness_along_any_axis(axis):
     stack = rng.random((3, 4, 5)).astype(np.float32)
     expected = np.sqrt((stack.astype(np.float64) ** 2).sum(axis=axis))
     np.testing.assert_allclose(brightness(stack, axis=axis), expected, rtol=1e-6)
+
+
+def test_compiled_variants_give_the_same_floats_as_numpy():
+    rng = np.random.default_rng(4)
+    stack = rng.random((10, 3, 8, 9)).astype(np.float32)
+    stack[:, 0, 0, 0] = 0.0  # zero denominators
+    out = np.empty((3, 8, 9), dtype=np.float32)
+    normalized_difference_into(stack[6], stack[2], out)
+    np.testing.assert_array_equal(out, normalized_difference(stack[6], stack[2]))
+    assert out[0, 0, 0] == 0.0
+    brightness_into(stack, out)
+    np.testing.assert_array_equal(out, brightness(stack, axis=0))
+    with pytest.raises(ValueError):
+        normalized_difference_into(stack[0].astype(np.float64), stack[1], out)

@@ -22,8 +22,9 @@ def real_run(tmp_path_factory):
     if not TILE.is_dir():
         pytest.skip(f"real data not found at {TILE} (it lives in ../shared beside the repo)")
     output = tmp_path_factory.mktemp("real")
-    config = load_config(EXAMPLE, [f"chain.output_path={output}",
-                                   "scheduling.scheduler=synchronous"])
+    config = load_config(
+        EXAMPLE, [f"chain.output_path={output}", "scheduling.scheduler=synchronous"]
+    )
     return run_chain(config)
 
 

@@ -95,3 +95,19 @@ def test_periodic_sampler_spreads_over_space():
     chosen = select_samples(labels, {1: 10}, "periodic", seed=0)
     gaps = np.diff(chosen)
     assert gaps.min() >= 999 and gaps.max() <= 1001
+
+
+def test_majority_vote_with_ties_and_nodata():
+    from sitsmap.classification.fusion import majority_vote
+
+    maps = np.array(
+        [
+            [[1, 2, 0, 3]],
+            [[1, 3, 0, 0]],
+            [[2, 2, 0, 0]],
+            [[1, 3, 0, 0]],
+        ],
+        dtype=np.uint8,
+    )
+    fused = majority_vote(maps, nodata=0, undecided=255)
+    assert fused.tolist() == [[1, 255, 0, 3]]

@@ -85,6 +85,22 @@ class Chain(Section):
     )
     region_path: Path | None = Field(None, description="Eco-climatic regions (one model each).")
     region_field: str = Field("region", description="Region field of region_path.")
+    merge_final_classifications: bool = Field(
+        False, description="Fuse the runs' maps by majority voting (needs runs > 1)."
+    )
+    merge_final_classifications_method: Literal["majorityvoting"] = Field(
+        "majorityvoting", description="Fusion rule."
+    )
+    merge_final_classifications_undecidedlabel: int = Field(
+        255, ge=0, le=65535, description="Label of fused pixels whose vote is a tie."
+    )
+    merge_final_classifications_ratio: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Fraction of each class's polygons held back from every run to "
+        "validate the fusion.",
+    )
 
     @field_validator("list_tile", mode="before")
     @classmethod

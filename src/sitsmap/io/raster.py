@@ -290,3 +290,20 @@ def read_warped(
                 return vrt.read()
     except RasterioError as exc:
         raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+
+
+def read_row_blocks(path: PathLike, block_rows: int = 512, band: int = 1):
+    """Yield ``(window, array)`` strips of one band, top to bottom (memory-bounded reads).
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be read.
+    """
+    try:
+        with rasterio.open(path) as src:
+            for top in range(0, src.height, block_rows):
+                window = Window(0, top, src.width, min(block_rows, src.height - top))
+                yield window, src.read(band, window=window)
+    except RasterioError as exc:
+        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc

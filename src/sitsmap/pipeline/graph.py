@@ -42,15 +42,21 @@ def build_tasks(config: Config) -> list[Task]:
             tuple(f"preprocessing-{tile}" for tile in tiles),
         )
     )
-    tasks.append(
-        Task(
-            "validation-summary",
-            "validation",
-            validation.summarise,
-            {},
-            tuple(f"validation-seed{seed}" for seed in seeds),
+    summary_needs = tuple(f"validation-seed{seed}" for seed in seeds)
+    if config.chain.merge_final_classifications:
+        fused_from = tuple(f"mosaic-seed{seed}" for seed in seeds)
+        tasks.append(Task("mosaic-fusion", "mosaic", mosaic.fuse_runs, {}, fused_from))
+        tasks.append(
+            Task(
+                "validation-fusion",
+                "validation",
+                validation.validate_fusion,
+                {},
+                ("mosaic-fusion",),
+            )
         )
-    )
+        summary_needs += ("validation-fusion",)
+    tasks.append(Task("validation-summary", "validation", validation.summarise, {}, summary_needs))
     return tasks
 
 

@@ -103,6 +103,11 @@ class OutputLayout:
         return self.final / f"{kind}_Seed_{seed}.tif"
 
     @property
+    def fusion_map(self) -> Path:
+        """Majority vote of the runs' maps."""
+        return self.final / "Classifications_fusion.tif"
+
+    @property
     def final_validity(self) -> Path:
         """Mosaic of PixelsValidity."""
         return self.final / "PixelsValidity.tif"

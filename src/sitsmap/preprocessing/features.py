@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sitsmap.preprocessing.gapfilling import GapfillStream
-from sitsmap.preprocessing.indices import brightness, ndvi, ndwi
+from sitsmap.preprocessing.indices import brightness_into, normalized_difference_into
 from sitsmap.preprocessing.temporal import EPOCH, day_numbers
 from sitsmap.sensors import SENTINEL2_THEIA, SensorDescription
 
@@ -203,15 +203,13 @@ def _add_indices(features: np.ndarray, n_out: int, bands: list[str], names: list
 
     position = {name.upper(): block for block, name in enumerate(bands)}
     for offset, name in enumerate(names, start=len(bands)):
-        if name == "ndvi":
-            ndvi(rows(position["B4"]), rows(position["B8"]), out=rows(offset))
-        elif name == "ndwi":
-            ndwi(rows(position["B11"]), rows(position["B8"]), out=rows(offset))
+        if name == "ndvi":  # (NIR - red) / (NIR + red)
+            normalized_difference_into(rows(position["B8"]), rows(position["B4"]), rows(offset))
+        elif name == "ndwi":  # (SWIR - NIR) / (SWIR + NIR), iota2's definition
+            normalized_difference_into(rows(position["B11"]), rows(position["B8"]), rows(offset))
         else:
-            band_rows = features[: len(bands) * n_out].reshape(
-                len(bands), n_out, *features.shape[1:]
-            )
-            brightness(band_rows, axis=0, out=rows(offset))
+            band_rows = features[: len(bands) * n_out].reshape(len(bands), n_out, -1)
+            brightness_into(band_rows, rows(offset).reshape(n_out, -1))
 
 
 def _canonical_bands(bands: Sequence[str], sensor: SensorDescription) -> list[str]:

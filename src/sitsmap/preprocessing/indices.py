@@ -3,13 +3,25 @@
 Inputs are reflectances (float, in reflectance units: 0.25, not 2500); outputs
 are float32. A normalized difference whose denominator is 0 is 0, so pixels
 without any data (all bands 0 after gap-filling) get 0 rather than NaN.
+
+The ``*_into`` variants are compiled single passes that write into rows of a
+feature array without any temporary array; they give the same floats as the
+numpy functions.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
-__all__ = ["brightness", "ndvi", "ndwi", "normalized_difference"]
+__all__ = [
+    "brightness",
+    "brightness_into",
+    "ndvi",
+    "ndwi",
+    "normalized_difference",
+    "normalized_difference_into",
+]
 
 
 def normalized_difference(
@@ -78,3 +90,46 @@ def brightness(bands_stack: np.ndarray, axis: int = 0, out: np.ndarray | None = 
         np.multiply(band, band, out=square, dtype=np.float32)
         result += square
     return np.sqrt(result, out=result)
+
+
+def normalized_difference_into(first: np.ndarray, second: np.ndarray, out: np.ndarray) -> None:
+    """Write ``(first - second) / (first + second)`` (0 where the sum is 0) into ``out``.
+
+    All three are float32 C-contiguous arrays of the same shape; ``out`` may not overlap
+    the inputs.
+    """
+    _check_same_float32(first, second, out)
+    _normalized_difference_kernel(first.reshape(-1), second.reshape(-1), out.reshape(-1))
+
+
+def brightness_into(bands_stack: np.ndarray, out: np.ndarray) -> None:
+    """Write the brightness of ``bands_stack`` ``(B, ...)`` (bands first) into ``out`` ``(...)``.
+
+    Both are float32 C-contiguous arrays.
+    """
+    _check_same_float32(bands_stack[0], out)
+    _brightness_kernel(bands_stack.reshape(len(bands_stack), -1), out.reshape(-1))
+
+
+def _check_same_float32(*arrays: np.ndarray) -> None:
+    for array in arrays:
+        if array.dtype != np.float32 or not array.flags.c_contiguous:
+            raise ValueError("expected C-contiguous float32 arrays")
+        if array.shape != arrays[0].shape:
+            raise ValueError(f"shapes differ: {[a.shape for a in arrays]}")
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _normalized_difference_kernel(first, second, out):  # pragma: no cover
+    for i in prange(out.shape[0]):
+        total = first[i] + second[i]
+        out[i] = (first[i] - second[i]) / total if total != 0 else np.float32(0.0)
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _brightness_kernel(bands, out):  # pragma: no cover
+    for i in prange(out.shape[0]):
+        total = np.float32(0.0)
+        for b in range(bands.shape[0]):
+            total += bands[b, i] * bands[b, i]
+        out[i] = np.sqrt(total)

@@ -49,9 +49,17 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
                 break
             except Exception as exc:
                 # the traceback goes to the task's log file only: the console gets one line
-                log_file.handle(LOGGER.makeRecord(
-                    LOGGER.name, logging.ERROR, __file__, 0, "%s failed on attempt %d",
-                    (task.key, attempt), sys.exc_info()))
+                log_file.handle(
+                    LOGGER.makeRecord(
+                        LOGGER.name,
+                        logging.ERROR,
+                        __file__,
+                        0,
+                        "%s failed on attempt %d",
+                        (task.key, attempt),
+                        sys.exc_info(),
+                    )
+                )
                 # bad input fails the same way every time: retry only other failures
                 if isinstance(exc, SitsmapError) or attempt > allowed_retry:
                     raise

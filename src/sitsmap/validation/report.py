@@ -212,4 +212,4 @@ def _top_confusions(
         for produced, value in zip(metrics.labels, row.tolist(), strict=True):
             totals[produced] = totals.get(produced, 0) + value
     ranked = sorted(totals.items(), key=lambda item: (-item[1], name(item[0])))
-    return [name(produced) for produced, _ in ranked[:count]]
+    return [name(produced) for produced, value in ranked[:count] if value > 0]

@@ -24,6 +24,9 @@ LOGGER = logging.getLogger(__name__)
 POLYGON_ID = "sitsmap_pid"
 """Column numbering the polygons of the cleaned ground truth (the unit of the split)."""
 
+FUSION_COLUMN = "fusion_validation"
+"""True for polygons held back from every run to validate the fusion of the runs."""
+
 
 def prepare_ground_truth(
     frame: gpd.GeoDataFrame,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 
 from sitsmap.config import dump_config
@@ -15,7 +16,8 @@ from sitsmap.mosaic import tile_envelopes
 from sitsmap.pipeline.acquisitions import Acquisitions, save_acquisitions, tile_stack
 from sitsmap.pipeline.context import RunContext
 from sitsmap.preprocessing.temporal import common_period, regular_dates
-from sitsmap.vectors.ground_truth import prepare_ground_truth
+from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
+from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION, split_polygons
 
 LOGGER = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ def run_init(context: RunContext) -> None:
         crs,
         shapely.union_all(list(envelopes.values())),
     )
-    write_vector(truth, layout.ground_truth)
+    write_vector(
+        _hold_back_for_fusion(truth, chain, config.arg_train.random_seed), layout.ground_truth
+    )
     write_vector(
         gpd.GeoDataFrame({"tile": list(envelopes)}, geometry=list(envelopes.values()), crs=crs),
         layout.envelopes,
@@ -65,3 +69,14 @@ def _shared_crs(grids: dict, s2_path) -> object:
             s2_path,
         )
     return next(iter(grids.values())).crs
+
+
+def _hold_back_for_fusion(truth: gpd.GeoDataFrame, chain, seed: int) -> gpd.GeoDataFrame:
+    """Mark the polygons that no run learns from, kept to validate the fusion of the runs."""
+    held = pd.Series(False, index=truth.index)
+    if chain.merge_final_classifications:
+        sides = split_polygons(
+            truth, chain.data_field, 1 - chain.merge_final_classifications_ratio, seed, POLYGON_ID
+        )
+        held = sides[SPLIT_COLUMN] == VALIDATION
+    return truth.assign(**{FUSION_COLUMN: held.to_numpy()})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rasterio.enums import Resampling
 
+from sitsmap.classification.fusion import majority_vote
 from sitsmap.classification.streaming import CONFIDENCE_NODATA
+from sitsmap.io.atomic import atomic_path
+from sitsmap.io.raster import open_raster_writer, read_grid, read_row_blocks
 from sitsmap.io.vector import read_vector
 from sitsmap.mosaic import mosaic_tiles
 from sitsmap.nomenclature import NODATA_CLASS
@@ -62,3 +66,23 @@ def _mosaic(context: RunContext, sources: dict, out_path, nodata, colormap=None)
         colormap=colormap,
         descriptions=None,
     )
+
+
+def fuse_runs(context: RunContext) -> None:
+    """Fuse the runs' class maps by majority voting (``final/Classifications_fusion.tif``)."""
+    layout, chain, nomenclature = context.layout, context.config.chain, context.nomenclature
+    sources = [layout.final_map(seed) for seed in context.config.seeds]
+    grid = read_grid(sources[0])
+    undecided = chain.merge_final_classifications_undecidedlabel
+    strips = zip(*(read_row_blocks(path) for path in sources), strict=True)
+    with atomic_path(layout.fusion_map) as tmp:
+        writer = None
+        for blocks in strips:
+            window = blocks[0][0]
+            fused = majority_vote(np.stack([b for _, b in blocks]), NODATA_CLASS, undecided)
+            if writer is None:
+                writer = open_raster_writer(tmp, 1, fused.dtype, grid, nodata=NODATA_CLASS)
+                colors = {c: (*nomenclature.color(c), 255) for c in nomenclature.codes}
+                writer.write_colormap(1, {**colors, undecided: (255, 255, 255, 255)})
+            writer.write(fused[np.newaxis], window=window)
+        writer.close()
