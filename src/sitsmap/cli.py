@@ -153,6 +153,37 @@ def run(
 @cli.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @_SET
+@click.option(
+    "--folds",
+    type=click.Choice(["tiles"]),
+    default="tiles",
+    show_default=True,
+    help="Leave one tile out in turn.",
+)
+@click.option("--group-field", help="Leave one value of this ground-truth field out instead.")
+@click.option("--scheduler", help="synchronous | threads | processes | tcp://host:port.")
+@click.option("--workers", type=click.IntRange(1), help="Parallel workers.")
+def crossval(
+    config_path: Path,
+    overrides: tuple[str, ...],
+    folds: str,
+    group_field: str | None,
+    scheduler: str | None,
+    workers: int | None,
+) -> None:
+    """Spatial cross-validation of CONFIG: leave each tile (or group) out in turn."""
+    from sitsmap.config import load_config
+    from sitsmap.pipeline.run import run_crossval
+
+    context = run_crossval(load_config(config_path, overrides), group_field, scheduler, workers)
+    summary = context.layout.crossval / "summary.txt"
+    click.echo(summary.read_text(encoding="utf-8"), nl=False)
+    click.echo(f"summary (JSON): {context.layout.crossval / 'summary.json'}")
+
+
+@cli.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@_SET
 def steps(config_path: Path, overrides: tuple[str, ...]) -> None:
     """List the chain's steps and how many of their tasks are done."""
     from sitsmap.config import load_config

@@ -38,6 +38,8 @@ def setup_logging(verbose: int = 0) -> None:
     root.setLevel(min(console_level, logging.INFO))
     for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "distributed", "numba", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # a local cluster's shutdown chatter ("worker still alive, killing") is not news
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
 def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

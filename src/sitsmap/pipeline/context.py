@@ -15,11 +15,17 @@ class RunContext:
     """The configuration of a run and where its outputs go. Holds no mutable state."""
 
     config: Config
+    fold: str | None = None
 
     @cached_property
     def layout(self) -> OutputLayout:
-        """The output tree of the run."""
-        return OutputLayout(self.config.chain.output_path)
+        """The output tree of the run (of the fold, in cross-validation)."""
+        layout = OutputLayout(self.config.chain.output_path)
+        return layout.for_fold(self.fold) if self.fold else layout
+
+    def for_fold(self, fold: str | None) -> RunContext:
+        """The context of one cross-validation fold (``None``: the plain run)."""
+        return RunContext(self.config, fold) if fold != self.fold else self
 
     @cached_property
     def nomenclature(self) -> Nomenclature:

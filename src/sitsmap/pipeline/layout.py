@@ -25,9 +25,30 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class OutputLayout:
-    """Paths of a run's outputs under ``root``."""
+    """Paths of a run's outputs under ``root``.
+
+    ``run_root`` holds what depends on the learning polygons (split, samples,
+    models, maps, validation): ``root`` itself for a plain run, a fold's own
+    folder under ``root/crossval`` for spatial cross-validation, whose folds
+    share init and preprocessing.
+    """
 
     root: Path
+    run_root: Path | None = None
+
+    @property
+    def runs(self) -> Path:
+        """Root of the outputs that depend on the learning polygons."""
+        return self.run_root or self.root
+
+    def for_fold(self, fold: str) -> OutputLayout:
+        """The layout of one cross-validation fold."""
+        return OutputLayout(self.root, self.crossval / fold)
+
+    @property
+    def crossval(self) -> Path:
+        """Cross-validation folds and their summary."""
+        return self.root / "crossval"
 
     @property
     def config(self) -> Path:
@@ -55,11 +76,11 @@ class OutputLayout:
 
     def split(self, seed: int) -> Path:
         """Polygons of a run with their learning/validation side."""
-        return self.root / "dataAppVal" / f"seed_{seed}.gpkg"
+        return self.runs / "dataAppVal" / f"seed_{seed}.gpkg"
 
     def samples_dir(self, seed: int) -> Path:
         """Sampling outputs of a run."""
-        return self.root / "samples" / f"seed_{seed}"
+        return self.runs / "samples" / f"seed_{seed}"
 
     def candidates(self, tile: str, seed: int) -> Path:
         """Learning pixels of a tile that could become samples."""
@@ -83,7 +104,7 @@ class OutputLayout:
 
     def model_dir(self, seed: int) -> Path:
         """Model and training outputs of a run."""
-        return self.root / "model" / f"seed_{seed}"
+        return self.runs / "model" / f"seed_{seed}"
 
     def model(self, seed: int) -> Path:
         """The trained model file."""
@@ -91,16 +112,21 @@ class OutputLayout:
 
     def classification(self, tile: str, seed: int, kind: str = "Classif") -> Path:
         """A per-tile map: ``kind`` is Classif, Confidence or ProbabilityMap."""
-        return self.root / "classif" / tile / f"{kind}_{tile}_seed_{seed}.tif"
+        return self.runs / "classif" / tile / f"{kind}_{tile}_seed_{seed}.tif"
 
     @property
     def final(self) -> Path:
         """Final products directory."""
-        return self.root / "final"
+        return self.runs / "final"
 
     def final_map(self, seed: int, kind: str = "Classif") -> Path:
         """A mosaic: ``kind`` is Classif, Confidence or ProbabilityMap."""
         return self.final / f"{kind}_Seed_{seed}.tif"
+
+    @property
+    def left_out(self) -> Path:
+        """Polygons of the group a cross-validation fold leaves out."""
+        return self.runs / "dataAppVal" / "left_out.gpkg"
 
     @property
     def fusion_map(self) -> Path:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from sitsmap.config.schema import STEP_NAMES, Config
 from sitsmap.pipeline.context import RunContext
-from sitsmap.pipeline.graph import build_tasks
+from sitsmap.errors import InputDataError
+from sitsmap.io.vector import read_vector
+from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
 from sitsmap.scheduling.records import read_records
 from sitsmap.scheduling.runner import plan_tasks, run_graph
 
@@ -71,6 +73,50 @@ def run_chain(
         config.task_retry_limits.allowed_retry,
     )
     return context
+
+
+def run_crossval(
+    config: Config,
+    group_field: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> RunContext:
+    """Spatial cross-validation: leave each tile (or each ``group_field`` value) out in turn.
+
+    Every fold learns from the other groups' polygons (split as usual into
+    learning and same-area validation), classifies every tile, and is scored
+    twice: on its same-area validation polygons and on the left-out group's.
+    Folds share init and preprocessing and run as tasks of one graph.
+
+    Returns
+    -------
+    RunContext
+        The run; ``layout.crossval`` holds ``summary.json``.
+    """
+    folds = _fold_names(config, group_field)
+    context = RunContext(config)
+    context.layout.root.mkdir(parents=True, exist_ok=True)
+    tasks = build_crossval_tasks(config, folds, group_field)
+    plan = plan_tasks(tasks, context, None, None)
+    run_graph(
+        plan.to_run,
+        context,
+        scheduler or config.scheduling.scheduler,
+        _workers(config, workers),
+        config.task_retry_limits.allowed_retry,
+    )
+    return context
+
+
+def _fold_names(config: Config, group_field: str | None) -> list[str]:
+    if group_field is None:
+        return list(config.chain.list_tile)
+    truth = read_vector(config.chain.ground_truth)
+    if group_field not in truth.columns:
+        raise InputDataError(
+            f"no field {group_field!r} to group the folds by", config.chain.ground_truth
+        )
+    return sorted(truth[group_field].dropna().astype(str).unique())
 
 
 def _workers(config: Config, workers: int | None) -> int:

@@ -25,6 +25,8 @@ class Task:
         Keyword arguments (``tile``, ``seed``…), picklable.
     depends_on : tuple of str
         Keys of the tasks that must be complete first.
+    fold : str, optional
+        The cross-validation fold whose outputs the task reads and writes.
     """
 
     key: str
@@ -32,3 +34,4 @@ class Task:
     function: Callable[..., Any]
     arguments: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    fold: str | None = None

@@ -110,7 +110,7 @@ def gapfill_into(
     counts = np.empty(values.shape[2:], dtype=np.uint16)
     if counts.size == 0:
         return counts
-    arrays = [values, valid.view(np.uint8), out, counts]
+    arrays = [values, _as_bytes(valid), out, counts]
     if values.ndim == 3:  # pixels (..., N) are seen as one-row images (..., 1, N)
         arrays = [array[..., np.newaxis, :] for array in arrays]
     with _KERNEL_LOCK:
@@ -133,12 +133,14 @@ class GapfillStream:
     scale : float
         Factor applied to every output value.
 
-    Examples
-    --------
-    >>> stream = GapfillStream(out_days, out)
-    >>> for day, values, valid in series:  # values (B, H, W), valid (H, W)
-    ...     stream.add(day, values, valid)
-    >>> counts = stream.finish()
+    Notes
+    -----
+    Typical use::
+
+        stream = GapfillStream(out_days, out)
+        for day, values, valid in series:  # values (B, H, W), valid (H, W)
+            stream.add(day, values, valid)
+        counts = stream.finish()
     """
 
     def __init__(self, out_dates: np.ndarray, out: np.ndarray, scale: float = 1.0) -> None:
@@ -173,7 +175,7 @@ class GapfillStream:
         _fold_date(
             self._day,
             values,
-            valid.view(np.uint8),
+            _as_bytes(valid),
             self._out_dates,
             self._scale,
             self._out,
@@ -205,7 +207,7 @@ class GapfillStream:
             _fold_series(
                 days64,
                 values,
-                valid.view(np.uint8),
+                _as_bytes(valid),
                 self._out_dates,
                 self._scale,
                 self._out,
@@ -233,6 +235,11 @@ class GapfillStream:
         with _KERNEL_LOCK:
             _fill_after_last(self._scale, self._out, last, self._next_out, self._count)
         return np.minimum(self._count, 65535).astype(np.uint16)
+
+
+def _as_bytes(valid: np.ndarray) -> np.ndarray:
+    """Booleans as uint8, without a copy when they are booleans already."""
+    return np.asarray(valid, dtype=bool).view(np.uint8)
 
 
 def _sorted_days(days: np.ndarray, name: str) -> np.ndarray:

@@ -93,6 +93,9 @@ def tile_features(
 ) -> FeatureBlock:
     """Read a window of every date of a tile and compute its features.
 
+    The dates are read a few at a time on reader threads and folded into the
+    gap-filling as they arrive, so the window's whole int16 series is never held.
+
     Parameters
     ----------
     stack : TileStack
@@ -112,24 +115,23 @@ def tile_features(
         ``(n_features, h, w)`` features named by
         :func:`sitsmap.preprocessing.features.feature_names`.
     """
-    height, width = int(window.height), int(window.width)
-    builder = FeatureBuilder(out_dates, bands, (height, width), stack.sensor)
-    dates = iter(stack.dates)
-    for reflectance, invalid in iter_products_window(
-        stack.products, window, bands, stack.sensor, max_workers
-    ):
-        builder.add(next(dates), reflectance, invalid)
+    builder = FeatureBuilder(
+        out_dates, bands, (int(window.height), int(window.width)), stack.sensor
+    )
+    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers)
+    for date, (reflectance, invalid) in zip(stack.dates, reads, strict=True):
+        builder.add(date, reflectance, invalid)
     return builder.finish()
 
 
 def working_bytes_per_pixel(n_bands: int, n_features: int, max_workers: int = 4) -> int:
     """Approximate memory one pixel of a window needs in :func:`tile_features`, in bytes.
 
-    The float32 features and the indices' scratch, the dates being read
-    (``max_workers + 1`` int16 reflectances and masks, and each read's scratch) and
-    the gap-filling state. The whole int16 series is never held.
+    The float32 features, the dates being read (``max_workers + 1`` int16
+    reflectances and masks, and each read's scratch) and the gap-filling state.
+    The whole int16 series is never held.
     """
-    features = 4 * n_features + 2 * n_features
+    features = 4 * n_features
     reading = (max_workers + 1) * (2 * n_bands + 1) + max_workers * 7
     gapfilling = 2 * n_bands + 17
     return features + reading + gapfilling

@@ -35,6 +35,7 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
     allowed_retry : int
         Extra attempts after a failure (``task_retry_limits.allowed_retry``).
     """
+    context = context.for_fold(task.fold)
     layout = context.layout
     if is_done(layout.done, task.key):
         return task.key

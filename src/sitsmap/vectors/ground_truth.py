@@ -56,7 +56,8 @@ def prepare_ground_truth(
     Returns
     -------
     GeoDataFrame
-        Valid single polygons with ``data_field`` (int) and :data:`POLYGON_ID`.
+        Valid single polygons with ``data_field`` (int), :data:`POLYGON_ID` and
+        the other attributes of the input.
 
     Raises
     ------
@@ -83,7 +84,8 @@ def prepare_ground_truth(
         len(inside),
         len(projected) - len(inside),
     )
-    result = inside[[data_field, inside.geometry.name]].reset_index(drop=True)
+    # other attributes are kept: cross-validation may group polygons by one of them
+    result = inside.reset_index(drop=True)
     result[data_field] = result[data_field].astype(np.int32)
     result[POLYGON_ID] = np.arange(len(result), dtype=np.int64)
     return result

@@ -25,6 +25,9 @@ def validate_seed(context: RunContext, seed: int) -> None:
     polygons = read_vector(context.layout.split(seed))
     validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
     _validate_map(context, context.layout.final_map(seed), validation, f"seed_{seed}")
+    if context.fold is not None:  # also on the ground the fold never learnt from
+        left_out = read_vector(context.layout.left_out)
+        _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
 
 
 def validate_fusion(context: RunContext) -> None:
