@@ -1,4 +1,4 @@
-"""Spatial cross-validation: folds, shared preprocessing, and a world that punishes extrapolation."""
+"""Spatial cross-validation: folds, shared preprocessing, a world that punishes extrapolation."""
 
 import json
 

@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from sitsmap.config.schema import STEP_NAMES, Config
-from sitsmap.pipeline.context import RunContext
 from sitsmap.errors import InputDataError
 from sitsmap.io.vector import read_vector
+from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
 from sitsmap.scheduling.records import read_records
 from sitsmap.scheduling.runner import plan_tasks, run_graph
