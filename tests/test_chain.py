@@ -248,3 +248,28 @@ def test_several_runs_fusion_and_area_adjusted(small_world, tmp_path):
     for seed in (7, 8):
         learnt = set(pd.read_parquet(layout.samples(seed), columns=["sitsmap_pid"]).sitsmap_pid)
         assert not learnt & held
+
+
+def test_processes_scheduler_and_existing_cluster_address(small_world, tmp_path):
+    from distributed import LocalCluster
+
+    processes = config_for(small_world, "scheduling.scheduler=processes", "scheduling.workers=2",
+                           "chain.last_step=preprocessing", output=str(tmp_path / "procs"))
+    run_chain(processes)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        remote = config_for(small_world, "chain.last_step=preprocessing",
+                            output=str(tmp_path / "remote"))
+        run_chain(remote, scheduler=cluster.scheduler_address)
+    for tile in remote.chain.list_tile:
+        with rasterio.open(tmp_path / "procs" / "features" / tile / "PixelsValidity.tif") as a, \
+                rasterio.open(tmp_path / "remote" / "features" / tile /
+                              "PixelsValidity.tif") as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_unreachable_scheduler_is_a_clear_error(small_world, tmp_path):
+    from sitsmap.errors import SchedulingError
+
+    config = config_for(small_world, "chain.last_step=init", output=str(tmp_path / "x"))
+    with pytest.raises(SchedulingError, match="cannot reach"):
+        run_chain(config, scheduler="tcp://127.0.0.1:9")

@@ -132,7 +132,7 @@ def _run_distributed(
 
     try:
         if address:
-            client = Client(address, timeout="10s")
+            client = Client(address, timeout="5s")
             cluster = None
         else:
             cluster = LocalCluster(
