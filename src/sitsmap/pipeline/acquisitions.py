@@ -17,7 +17,7 @@ from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.io.raster import RasterGrid
 from sitsmap.pipeline.context import RunContext
 from sitsmap.preprocessing.features import feature_names
-from sitsmap.preprocessing.tile import TileStack, open_tile_stack, row_windows
+from sitsmap.preprocessing.tile import TileStack, open_tile_stack, tile_windows
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,13 @@ def feature_windows(context: RunContext, stack: TileStack, acquisitions: Acquisi
     """Row windows of a tile for feature computation, bounded in memory.
 
     ``python_data_managing.number_of_chunks`` fixes their number; otherwise a
-    window's working set (input stack as int16 and float32, masks, features
-    and their copy) stays under ``max_chunk_megabytes``.
+    window's working set stays under ``max_chunk_megabytes``.
     """
     managing = context.config.python_data_managing
-    n_in, n_bands = len(stack.products), len(acquisitions.bands)
-    per_pixel = n_in * n_bands * (2 + 4) + n_in + len(acquisitions.feature_names) * 4 * 2
-    return row_windows(
-        stack.grid, managing.number_of_chunks, per_pixel, managing.max_chunk_megabytes
+    return tile_windows(
+        stack,
+        acquisitions.out_dates,
+        acquisitions.bands,
+        managing.number_of_chunks,
+        managing.max_chunk_megabytes,
     )
