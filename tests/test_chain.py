@@ -184,6 +184,15 @@ def test_later_step_without_earlier_ones_is_a_clear_error(small_world, tmp_path)
     assert config.chain.output_path.exists()
 
 
+def test_report_command_rewrites_the_page(finished_run):
+    page = finished_run.layout.root / "report.html"
+    page.unlink()
+    result = CliRunner().invoke(cli, ["report", str(finished_run.layout.root)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "Confusion matrix" in html and "Water bodies" in html
+
+
 def test_steps_command_lists_state(finished_run, small_world):
     args = [
         "steps",
@@ -253,17 +262,24 @@ def test_several_runs_fusion_and_area_adjusted(small_world, tmp_path):
 def test_processes_scheduler_and_existing_cluster_address(small_world, tmp_path):
     from distributed import LocalCluster
 
-    processes = config_for(small_world, "scheduling.scheduler=processes", "scheduling.workers=2",
-                           "chain.last_step=preprocessing", output=str(tmp_path / "procs"))
+    processes = config_for(
+        small_world,
+        "scheduling.scheduler=processes",
+        "scheduling.workers=2",
+        "chain.last_step=preprocessing",
+        output=str(tmp_path / "procs"),
+    )
     run_chain(processes)
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
-        remote = config_for(small_world, "chain.last_step=preprocessing",
-                            output=str(tmp_path / "remote"))
+        remote = config_for(
+            small_world, "chain.last_step=preprocessing", output=str(tmp_path / "remote")
+        )
         run_chain(remote, scheduler=cluster.scheduler_address)
     for tile in remote.chain.list_tile:
-        with rasterio.open(tmp_path / "procs" / "features" / tile / "PixelsValidity.tif") as a, \
-                rasterio.open(tmp_path / "remote" / "features" / tile /
-                              "PixelsValidity.tif") as b:
+        with (
+            rasterio.open(tmp_path / "procs" / "features" / tile / "PixelsValidity.tif") as a,
+            rasterio.open(tmp_path / "remote" / "features" / tile / "PixelsValidity.tif") as b,
+        ):
             np.testing.assert_array_equal(a.read(), b.read())
 
 

@@ -184,3 +184,10 @@ def test_row_windows_cover_the_tile_exactly_once(n_chunks, megabytes, block, exp
 
 def test_working_bytes_per_pixel_counts_features_and_reads_not_the_series():
     assert 481 * 4 + 5 * 10 * 2 < working_bytes_per_pixel(10, 481) < 481 * 4 + 70 * 10 * 2
+
+
+def test_every_public_name_of_the_package_is_importable():
+    import sitsmap.preprocessing as preprocessing
+
+    for name in preprocessing.__all__:
+        assert getattr(preprocessing, name) is not None

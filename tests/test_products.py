@@ -145,6 +145,12 @@ def test_truncated_geotiff_is_a_read_error_naming_the_file(tmp_path):
     with pytest.raises(InputDataError) as error:
         read_product_window(product, Window(0, 0, SIZE, SIZE), S2.band_names)
     assert error.value.path == str(band)
+    stack = open_tile_stack(tmp_path / "tile", "T31TCJ")
+    with pytest.raises(InputDataError) as error:  # from a reader thread
+        tile_features(
+            stack, Window(0, 0, SIZE, SIZE), [dt.date(2018, 3, 5)], S2.band_names, max_workers=2
+        )
+    assert error.value.path == str(band)
 
 
 def test_tile_grid_of_is_the_10m_grid(tile_dir):
@@ -226,6 +232,10 @@ def test_strips_give_the_same_features_as_the_whole_tile(tile_dir):
     )
     assert whole.features.shape == (13 * len(out_dates), SIZE, SIZE)
     assert whole.has_data.all() and (whole.valid_count == 3).all()
+    reused = np.full_like(whole.features, np.nan)
+    again = tile_features(stack, Window(0, 0, SIZE, SIZE), out_dates, S2.band_names, out=reused)
+    assert again.features is reused
+    np.testing.assert_array_equal(reused, whole.features)
 
 
 def test_block_rows_spans_whole_blocks_of_10m_and_20m_bands(tile_dir):

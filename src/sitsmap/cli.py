@@ -214,6 +214,15 @@ def demo(
     _echo_outputs(context)
 
 
+@cli.command()
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=Path))
+def report(output_dir: Path) -> None:
+    """Write OUTPUT_DIR/report.html: one self-contained page about a run."""
+    from sitsmap.report import write_report
+
+    click.echo(f"report: {write_report(output_dir)}")
+
+
 def _echo_outputs(context) -> None:
     layout = context.layout
     for seed in context.config.seeds:
@@ -222,6 +231,8 @@ def _echo_outputs(context) -> None:
     if layout.results_txt.exists():
         click.echo(f"results:         {layout.results_txt}")
         click.echo(f"results (JSON):  {layout.results_json}")
+    if (layout.root / "report.html").exists():
+        click.echo(f"report:          {layout.root / 'report.html'}")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from sitsmap.errors import InputDataError
 from sitsmap.io.vector import read_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
+from sitsmap.report import write_report
 from sitsmap.scheduling.records import read_records
 from sitsmap.scheduling.runner import plan_tasks, run_graph
 
@@ -72,6 +73,8 @@ def run_chain(
         _workers(config, workers),
         config.task_retry_limits.allowed_retry,
     )
+    if last_step in (None, STEP_NAMES[-1]):
+        write_report(context.layout.root)
     return context
 
 
@@ -105,6 +108,7 @@ def run_crossval(
         _workers(config, workers),
         config.task_retry_limits.allowed_retry,
     )
+    write_report(context.layout.root)
     return context
 
 

@@ -9,16 +9,19 @@ from typing import Any
 
 from sitsmap.preprocessing.features import (
     FeatureBlock,
+    FeatureBuilder,
     compute_features,
     feature_names,
     index_names,
 )
-from sitsmap.preprocessing.gapfilling import gapfill
+from sitsmap.preprocessing.gapfilling import GapfillStream, gapfill
 from sitsmap.preprocessing.indices import brightness, ndvi, ndwi
 from sitsmap.preprocessing.temporal import common_period, day_numbers, regular_dates
 
 __all__ = [
     "FeatureBlock",
+    "FeatureBuilder",
+    "GapfillStream",
     "TileStack",
     "brightness",
     "common_period",
@@ -44,6 +47,7 @@ _TILE_NAMES = {
     "open_tile_stack",
     "row_windows",
     "tile_features",
+    "tile_windows",
     "working_bytes_per_pixel",
 }
 

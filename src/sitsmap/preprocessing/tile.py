@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
@@ -90,6 +91,7 @@ def tile_features(
     out_dates: Sequence[dt.date],
     bands: Sequence[str],
     max_workers: int | None = None,
+    out: np.ndarray | None = None,
 ) -> FeatureBlock:
     """Read a window of every date of a tile and compute its features.
 
@@ -108,6 +110,9 @@ def tile_features(
         Kept bands, in iota2 order.
     max_workers : int, optional
         Threads reading dates concurrently; ``min(4, cores)`` when omitted.
+    out : numpy.ndarray of float32, optional
+        ``(n_features, h, w)`` array to fill and return as the block's features, e.g. the
+        previous window's, once used (see :class:`FeatureBuilder`).
 
     Returns
     -------
@@ -115,9 +120,8 @@ def tile_features(
         ``(n_features, h, w)`` features named by
         :func:`sitsmap.preprocessing.features.feature_names`.
     """
-    builder = FeatureBuilder(
-        out_dates, bands, (int(window.height), int(window.width)), stack.sensor
-    )
+    shape = (int(window.height), int(window.width))
+    builder = FeatureBuilder(out_dates, bands, shape, stack.sensor, out=out)
     reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers)
     for date, (reflectance, invalid) in zip(stack.dates, reads, strict=True):
         builder.add(date, reflectance, invalid)

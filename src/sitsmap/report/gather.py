@@ -1,0 +1,405 @@
+"""Collect what a run left in its output tree, section by section.
+
+Every reader here goes through :mod:`sitsmap.io`. A section whose files are
+missing or unreadable becomes a :class:`Missing` that says why, so a partial
+run still gets a report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from sitsmap.config.loader import dump_config, load_config
+from sitsmap.config.schema import STEP_NAMES, Config
+from sitsmap.errors import InputDataError, SitsmapError
+from sitsmap.io.arrays import read_table
+from sitsmap.io.attributes import read_attributes
+from sitsmap.io.binary import read_bytes
+from sitsmap.io.jsonfile import read_json
+from sitsmap.io.raster import read_raster, read_raster_info
+from sitsmap.nomenclature import NODATA_CLASS, Nomenclature, load_nomenclature
+from sitsmap.pipeline.layout import OutputLayout
+from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics
+from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN, VALIDATION
+
+__all__ = [
+    "Accuracy",
+    "ClassMap",
+    "CrossValidation",
+    "LearningCurves",
+    "Missing",
+    "ReportData",
+    "SeedAccuracy",
+    "collect",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+QUICKLOOK_SIZE = 1000
+"""Largest side, in pixels, of the map's quick-look."""
+
+_SECTION_ERRORS = (SitsmapError, KeyError, IndexError, TypeError, ValueError)
+"""What a malformed or missing output raises while its section is read."""
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A section that cannot be shown, and why (one line)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SeedAccuracy:
+    """Accuracy of one run: its metrics and, when computed, its area-adjusted figures."""
+
+    seed: int
+    metrics: ClassificationMetrics
+    area_adjusted: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """The content of ``final/results.json``."""
+
+    seeds: list[SeedAccuracy]
+    summary: dict[str, Any]
+    fusion: dict[str, Any] | None
+    area_adjusted: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class LearningCurves:
+    """Training history of a deep model (a table), or its saved figures when no table is left."""
+
+    history: pd.DataFrame | None
+    pngs: list[bytes]
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """A decimated copy of a final class map."""
+
+    path: Path
+    classes: np.ndarray
+    full_shape: tuple[int, int]
+    nodata: int
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Cross-validation summary and figures."""
+
+    summary: dict[str, Any] | Missing
+    pngs: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows; each section is its data or a :class:`Missing`."""
+
+    output_dir: Path
+    seeds: list[int]
+    nomenclature: Nomenclature
+    criterion: str
+    config_text: str | Missing
+    accuracy: Accuracy | Missing
+    samples: dict[int, pd.DataFrame | Missing]
+    curves: dict[int, LearningCurves | Missing]
+    class_map: ClassMap | Missing
+    crossval: CrossValidation | Missing
+    step_times: pd.DataFrame | Missing
+    notes: list[str] = field(default_factory=list)
+
+
+def collect(output_dir: Path) -> ReportData:
+    """Read the outputs of a run, tolerating any that are missing.
+
+    Parameters
+    ----------
+    output_dir : Path
+        The run's ``chain.output_path``.
+
+    Returns
+    -------
+    ReportData
+    """
+    layout = OutputLayout(Path(output_dir))
+    notes: list[str] = []
+    config = _attempt(lambda: load_config(layout.config), layout.root)
+    if isinstance(config, Missing):
+        notes.append(
+            "configuration not available: classes shown by code, data field 'code' assumed"
+        )
+    accuracy = _attempt(lambda: _read_accuracy(layout), layout.root)
+    seeds = _seeds(config, accuracy, layout)
+    nomenclature = _nomenclature(config, notes, layout.root)
+    data_field = "code" if isinstance(config, Missing) else config.chain.data_field
+    return ReportData(
+        output_dir=layout.root,
+        seeds=seeds,
+        nomenclature=nomenclature,
+        criterion=_criterion(config),
+        config_text=_config_text(config, layout),
+        accuracy=accuracy,
+        samples={
+            seed: _attempt(
+                lambda s=seed: _class_counts(layout, s, data_field, accuracy), layout.root
+            )
+            for seed in seeds
+        },
+        curves={
+            seed: _attempt(lambda s=seed: _learning_curves(layout, s, config), layout.root)
+            for seed in seeds
+        },
+        class_map=_attempt(lambda: _class_map(layout, seeds), layout.root),
+        crossval=_attempt(lambda: _crossval(layout), layout.root),
+        step_times=_attempt(lambda: _step_times(layout), layout.root),
+        notes=notes,
+    )
+
+
+def _attempt(read: Callable[[], T], root: Path) -> T | Missing:
+    """Return ``read()``, or a :class:`Missing` saying why (paths shown relative to ``root``)."""
+    try:
+        return read()
+    except _SECTION_ERRORS as exc:
+        LOGGER.info("report: %s", exc)
+        return Missing(_one_line(exc, root))
+
+
+def _one_line(exc: BaseException, root: Path) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, KeyError):
+        text = f"entry {text} is missing"
+    text = text.replace(f"{root}{os.sep}", "")
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- configuration and nomenclature -------------------------------------------------
+
+
+def _config_text(config: Config | Missing, layout: OutputLayout) -> str | Missing:
+    """The resolved configuration as YAML; the raw file when it no longer validates."""
+    if not isinstance(config, Missing):
+        return dump_config(config)
+    raw = _attempt(lambda: read_bytes(layout.config).decode("utf-8", errors="replace"), layout.root)
+    return config if isinstance(raw, Missing) else raw
+
+
+def _nomenclature(config: Config | Missing, notes: list[str], root: Path) -> Nomenclature:
+    """The run's nomenclature; bare class codes when it cannot be read."""
+    if isinstance(config, Missing):
+        return Nomenclature(names={}, colors={})
+    chain = config.chain
+    loaded = _attempt(lambda: load_nomenclature(chain.nomenclature_path, chain.color_table), root)
+    if isinstance(loaded, Missing):
+        notes.append(f"nomenclature not available ({loaded.reason}); classes shown by code")
+        return Nomenclature(names={}, colors={})
+    return loaded
+
+
+def _criterion(config: Config | Missing) -> str:
+    if isinstance(config, Missing) or config.arg_train.deep_learning_parameters is None:
+        return "fscore"
+    return config.arg_train.deep_learning_parameters.model_selection_criterion
+
+
+def _seeds(config: Config | Missing, accuracy: Accuracy | Missing, layout: OutputLayout) -> list:
+    """Seeds of the run: from the configuration, else from results or split files."""
+    if not isinstance(config, Missing):
+        return list(config.seeds)
+    if not isinstance(accuracy, Missing):
+        return [entry.seed for entry in accuracy.seeds]
+    found = (path.stem.removeprefix("seed_") for path in layout.split(0).parent.glob("seed_*"))
+    return sorted({int(text) for text in found if text.isdigit()})
+
+
+# --- accuracy -----------------------------------------------------------------------
+
+
+def _read_accuracy(layout: OutputLayout) -> Accuracy:
+    document = read_json(layout.results_json)
+    seeds = [
+        SeedAccuracy(
+            seed=int(entry["seed"]),
+            metrics=compute_metrics(
+                np.asarray(entry["confusion"], dtype=np.int64), entry["labels"]
+            ),
+            area_adjusted=entry.get("area_adjusted"),
+        )
+        for entry in document["seeds"]
+    ]
+    if not seeds:
+        raise InputDataError("lists no seed", layout.results_json)
+    return Accuracy(
+        seeds=seeds,
+        summary=document.get("summary") or {},
+        fusion=document.get("fusion"),
+        area_adjusted=document.get("area_adjusted"),
+    )
+
+
+# --- samples ------------------------------------------------------------------------
+
+
+def _class_counts(
+    layout: OutputLayout, seed: int, data_field: str, accuracy: Accuracy | Missing
+) -> pd.DataFrame:
+    """Polygons and pixels per class and side (learning, validation) of one run.
+
+    Columns ``learning_polygons``, ``validation_polygons``, ``learning_pixels``,
+    ``validation_pixels``, indexed by class code; a count that cannot be read is NaN.
+    """
+    polygons = _polygon_counts(layout, seed, data_field)
+    columns = [polygons]
+    learning = _attempt(lambda: _learning_pixels(layout, seed, data_field), layout.root)
+    if not isinstance(learning, Missing):
+        columns.append(learning)
+    validation = _validation_pixels(accuracy, seed)
+    if validation is not None:
+        columns.append(validation)
+    table = pd.concat(columns, axis=1).sort_index()
+    for name in ("learning_pixels", "validation_pixels"):
+        if name not in table:
+            table[name] = math.nan
+    return table.fillna({"learning_polygons": 0, "validation_polygons": 0})
+
+
+def _polygon_counts(layout: OutputLayout, seed: int, data_field: str) -> pd.DataFrame:
+    frame = read_attributes(layout.split(seed))
+    if data_field not in frame or SPLIT_COLUMN not in frame:
+        raise InputDataError(
+            f"lacks the {data_field!r} or {SPLIT_COLUMN!r} field", layout.split(seed)
+        )
+    unit = POLYGON_ID if POLYGON_ID in frame else None
+    out = {}
+    for side in (LEARNING, VALIDATION):
+        rows = frame[frame[SPLIT_COLUMN] == side]
+        grouped = rows.groupby(data_field)
+        counts = grouped[unit].nunique() if unit else grouped.size()
+        out[f"{side}_polygons"] = counts
+    table = pd.DataFrame(out).fillna(0).astype(np.int64)
+    table.index = table.index.astype(np.int64)
+    return table
+
+
+def _learning_pixels(layout: OutputLayout, seed: int, data_field: str) -> pd.Series:
+    """Samples per class: ``class_statistics.csv``, else the samples table itself."""
+    try:
+        stats = read_table(layout.class_statistics(seed), columns=["label", "count"])
+        counts = stats.set_index("label")["count"]
+    except InputDataError:
+        labels = read_table(layout.samples(seed), columns=[data_field])[data_field]
+        counts = labels.value_counts()
+    counts.index = counts.index.astype(np.int64)
+    return counts.astype(np.int64).rename("learning_pixels")
+
+
+def _validation_pixels(accuracy: Accuracy | Missing, seed: int) -> pd.Series | None:
+    """Reference pixels per class: the row sums of the run's confusion matrix."""
+    if isinstance(accuracy, Missing):
+        return None
+    for entry in accuracy.seeds:
+        if entry.seed == seed:
+            support = entry.metrics.support
+            return pd.Series(support, dtype=np.int64, name="validation_pixels")
+    return None
+
+
+# --- learning curves ----------------------------------------------------------------
+
+
+def _learning_curves(layout: OutputLayout, seed: int, config: Config | Missing) -> LearningCurves:
+    directory = layout.model_dir(seed)
+    history_path = directory / "history.csv"
+    if history_path.exists():
+        return LearningCurves(history=read_table(history_path), pngs=[])
+    pngs = [
+        read_bytes(path)
+        for path in (directory / "loss_curves.png", directory / "metric_curves.png")
+        if path.exists()
+    ]
+    if pngs:
+        return LearningCurves(history=None, pngs=pngs)
+    if not isinstance(config, Missing) and config.arg_train.deep_learning_parameters is None:
+        raise InputDataError(
+            f"no learning curves: the classifier ({config.arg_train.classifier}) "
+            "is not a deep model"
+        )
+    raise InputDataError("missing (has the learning step run?)", history_path)
+
+
+# --- class map ----------------------------------------------------------------------
+
+
+def _class_map(layout: OutputLayout, seeds: list[int]) -> ClassMap:
+    """A decimated read of the first run's final map (at most QUICKLOOK_SIZE per side)."""
+    candidates = [layout.final_map(seed) for seed in seeds] or [layout.final_map(0)]
+    path = next((p for p in candidates if p.exists()), candidates[0])
+    if not path.exists():
+        raise InputDataError("missing (has the mosaic step run?)", path)
+    info = read_raster_info(path)
+    height, width = info.grid.height, info.grid.width
+    scale = max(1.0, max(height, width) / QUICKLOOK_SIZE)
+    shape = (max(1, round(height / scale)), max(1, round(width / scale)))
+    classes = read_raster(path, bands=1, out_shape=shape)
+    nodata = NODATA_CLASS if info.nodata is None else int(info.nodata)
+    return ClassMap(path=path, classes=classes, full_shape=(height, width), nodata=nodata)
+
+
+# --- cross-validation ---------------------------------------------------------------
+
+
+def _crossval(layout: OutputLayout) -> CrossValidation:
+    directory = layout.root / "crossval"
+    summary = _attempt(lambda: read_json(directory / "summary.json"), layout.root)
+    pngs = [(path.name, read_bytes(path)) for path in sorted(directory.glob("*.png"))]
+    if isinstance(summary, Missing) and not pngs:
+        raise InputDataError("no cross-validation in this output tree (no crossval/summary.json)")
+    return CrossValidation(summary=summary, pngs=pngs)
+
+
+# --- wall time ----------------------------------------------------------------------
+
+
+def _step_times(layout: OutputLayout) -> pd.DataFrame:
+    """Tasks done, summed task seconds, first start and last end of each step.
+
+    Columns ``tasks``, ``seconds``, ``start`` and ``end`` (epoch seconds), one row
+    per step in chain order.
+    """
+    paths = sorted(layout.done.glob("*.json"))
+    if not paths:
+        raise InputDataError("no completion record (has the run started?)", layout.done)
+    records = pd.DataFrame([_record(read_json(path)) for path in paths])
+    records["end"] = records["started"] + records["seconds"]
+    grouped = records.groupby("step", sort=False)
+    table = pd.DataFrame(
+        {
+            "tasks": grouped.size(),
+            "seconds": grouped["seconds"].sum(),
+            "start": grouped["started"].min(),
+            "end": grouped["end"].max(),
+        }
+    )
+    order = {name: rank for rank, name in enumerate(STEP_NAMES)}
+    return table.sort_index(key=lambda steps: steps.map(lambda s: order.get(s, len(order))))
+
+
+def _record(document: dict) -> dict[str, Any]:
+    seconds = float(document["seconds"])
+    started = float(document.get("started", math.nan))
+    return {"step": str(document["step"]), "seconds": seconds, "started": started}
