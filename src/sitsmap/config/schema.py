@@ -315,7 +315,7 @@ class PythonDataManaging(Section):
         description="Split each tile into this many row chunks; memory-bounded when omitted.",
     )
     max_chunk_megabytes: int = Field(
-        256,
+        1024,
         gt=0,
         description="Upper bound of one chunk's feature array when chunking is automatic.",
     )

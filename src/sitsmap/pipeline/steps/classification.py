@@ -14,9 +14,13 @@ from sitsmap.io.atomic import atomic_path
 from sitsmap.io.raster import open_raster_writer
 from sitsmap.learning.persistence import load_model
 from sitsmap.nomenclature import NODATA_CLASS
-from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.acquisitions import (
+    feature_windows,
+    load_acquisitions,
+    tile_stack,
+    window_features,
+)
 from sitsmap.pipeline.context import RunContext
-from sitsmap.preprocessing.tile import tile_features
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,10 +60,10 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
         if with_probabilities:
             for band, code in enumerate(codes, start=1):
                 writers["ProbabilityMap"].set_band_description(band, nomenclature.name(code))
-        for window in progress(
-            feature_windows(context, stack, acquisitions), f"classifying {tile}"
+        windows = feature_windows(context, stack, acquisitions)
+        for window, block in progress(
+            window_features(stack, acquisitions, windows), f"classifying {tile}", len(windows)
         ):
-            block = tile_features(stack, window, acquisitions.out_dates, acquisitions.bands)
             pixels = block.features[:, block.has_data].T
             probabilities = (
                 model.predict_proba(pixels)

@@ -12,9 +12,13 @@ import numpy as np
 from sitsmap.console import progress
 from sitsmap.io.atomic import atomic_path
 from sitsmap.io.raster import open_raster_writer
-from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.acquisitions import (
+    feature_windows,
+    load_acquisitions,
+    tile_stack,
+    window_features,
+)
 from sitsmap.pipeline.context import RunContext
-from sitsmap.preprocessing.tile import tile_features
 
 
 def preprocess_tile(context: RunContext, tile: str) -> None:
@@ -26,6 +30,7 @@ def preprocess_tile(context: RunContext, tile: str) -> None:
         atomic_path(context.layout.pixels_validity(tile)) as tmp,
         open_raster_writer(tmp, 1, np.uint16, stack.grid) as dst,
     ):
-        for window in progress(windows, f"preprocessing {tile}"):
-            block = tile_features(stack, window, acquisitions.out_dates, acquisitions.bands)
+        for window, block in progress(
+            window_features(stack, acquisitions, windows), f"preprocessing {tile}", len(windows)
+        ):
             dst.write(block.valid_count.astype(np.uint16)[np.newaxis], window=window)

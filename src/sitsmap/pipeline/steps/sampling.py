@@ -13,14 +13,19 @@ import logging
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.windows import Window
 
 from sitsmap.io.arrays import load_arrays, read_table, save_arrays, write_table
 from sitsmap.io.raster import read_raster
 from sitsmap.io.tables import read_class_counts
 from sitsmap.io.vector import read_vector, write_vector
-from sitsmap.pipeline.acquisitions import feature_windows, load_acquisitions, tile_stack
+from sitsmap.pipeline.acquisitions import (
+    feature_windows,
+    load_acquisitions,
+    tile_stack,
+    window_features,
+)
 from sitsmap.pipeline.context import RunContext
-from sitsmap.preprocessing.tile import tile_features
 from sitsmap.sampling.candidates import find_pixels
 from sitsmap.sampling.selection import samples_per_class, select_samples
 from sitsmap.vectors.ground_truth import POLYGON_ID
@@ -104,18 +109,12 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
     values = np.empty((rows.size, len(names)), dtype=np.float32)
     if rows.size:
         stack = tile_stack(context, tile)
-        for window in feature_windows(context, stack, acquisitions):
-            top, bottom = window.row_off, window.row_off + window.height
-            inside = np.flatnonzero((rows >= top) & (rows < bottom))
-            if inside.size == 0:
-                continue
-            # compute only the rows that hold samples, not the whole strip
-            first, last = rows[inside].min(), rows[inside].max() + 1
-            sub = window.__class__(window.col_off, first, window.width, last - first)
-            block = tile_features(stack, sub, acquisitions.out_dates, acquisitions.bands)
-            values[inside] = block.features[
-                :, rows[inside] - first, cols[inside] - window.col_off
-            ].T
+        windows = _rows_with_samples(feature_windows(context, stack, acquisitions), rows)
+        for window, block in window_features(stack, acquisitions, windows):
+            inside = np.flatnonzero(
+                (rows >= window.row_off) & (rows < window.row_off + window.height)
+            )
+            values[inside] = block.features[:, rows[inside] - window.row_off, cols[inside]].T
     grid = acquisitions.grids[tile]
     x, y = grid.transform @ (cols + 0.5, rows + 0.5)
     table = pd.DataFrame(
@@ -147,3 +146,14 @@ def merge(context: RunContext, seed: int) -> None:
     LOGGER.info(
         "samples table: %d pixels × %d features", len(samples), len(acquisitions.feature_names)
     )
+
+
+def _rows_with_samples(windows: list[Window], rows: np.ndarray) -> list[Window]:
+    """Shrink each full-width strip to the rows that hold samples; drop strips without any."""
+    shrunk = []
+    for window in windows:
+        inside = rows[(rows >= window.row_off) & (rows < window.row_off + window.height)]
+        if inside.size:
+            first, last = int(inside.min()), int(inside.max()) + 1
+            shrunk.append(Window(window.col_off, first, window.width, last - first))
+    return shrunk
