@@ -61,3 +61,24 @@ def test_unknown_group_field_is_a_clear_error(small_world, tmp_path):
     )
     with pytest.raises(InputDataError, match="no field 'region'"):
         run_crossval(config, group_field="region")
+
+
+def test_crossval_by_group_field_through_the_cli(world_copy):
+    from click.testing import CliRunner
+
+    from sitsmap.cli import cli
+
+    truth = gpd.read_file(world_copy / "ground_truth.shp")
+    middle = truth.total_bounds[[0, 2]].mean()
+    truth["block"] = ["west" if g is not None and not g.is_empty and g.centroid.x < middle
+                      else "east" for g in truth.geometry]
+    truth.to_file(world_copy / "blocks.gpkg")
+    args = ["crossval", str(world_copy / "config.yaml"), "--group-field", "block"]
+    for assignment in (*FAST, f"chain.ground_truth={world_copy / 'blocks.gpkg'}"):
+        args += ["--set", assignment]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((world_copy / "output" / "crossval" / "summary.json").read_text())
+    assert [f["left_out"] for f in summary["folds"]] == ["east", "west"]
+    assert "left_out_area" in result.output
+    assert (world_copy / "output" / "report.html").exists()
