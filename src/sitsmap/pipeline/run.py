@@ -57,22 +57,7 @@ def run_chain(
     ):
         LOGGER.info("remove_output_path: deleting %s", chain.output_path)
         shutil.rmtree(chain.output_path)
-    context = RunContext(config)
-    context.layout.root.mkdir(parents=True, exist_ok=True)
-    plan = plan_tasks(build_tasks(config), context, first_step, last_step)
-    if plan.already_done:
-        LOGGER.info(
-            "resuming: %d task(s) already complete, %d to run",
-            len(plan.already_done),
-            len(plan.to_run),
-        )
-    run_graph(
-        plan.to_run,
-        context,
-        scheduler or config.scheduling.scheduler,
-        _workers(config, workers),
-        config.task_retry_limits.allowed_retry,
-    )
+    context = _execute(build_tasks(config), config, first_step, last_step, scheduler, workers)
     if last_step in (None, STEP_NAMES[-1]):
         write_report(context.layout.root)
     return context
@@ -96,11 +81,30 @@ def run_crossval(
     RunContext
         The run; ``layout.crossval`` holds ``summary.json``.
     """
-    folds = _fold_names(config, group_field)
+    tasks = build_crossval_tasks(config, _fold_names(config, group_field), group_field)
+    context = _execute(tasks, config, None, None, scheduler, workers)
+    write_report(context.layout.root)
+    return context
+
+
+def _execute(
+    tasks: list,
+    config: Config,
+    first_step: str | None,
+    last_step: str | None,
+    scheduler: str | None,
+    workers: int | None,
+) -> RunContext:
+    """Plan ``tasks`` against the completion records and run what is missing."""
     context = RunContext(config)
     context.layout.root.mkdir(parents=True, exist_ok=True)
-    tasks = build_crossval_tasks(config, folds, group_field)
-    plan = plan_tasks(tasks, context, None, None)
+    plan = plan_tasks(tasks, context, first_step, last_step)
+    if plan.already_done:
+        LOGGER.info(
+            "resuming: %d task(s) already complete, %d to run",
+            len(plan.already_done),
+            len(plan.to_run),
+        )
     run_graph(
         plan.to_run,
         context,
@@ -108,7 +112,6 @@ def run_crossval(
         _workers(config, workers),
         config.task_retry_limits.allowed_retry,
     )
-    write_report(context.layout.root)
     return context
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics
+from sitsmap.validation.report import per_class_scores
 
 AREAS = ("same_area", "left_out_area")
 
@@ -100,15 +101,7 @@ def _scores(metrics: ClassificationMetrics) -> dict:
         "oa": _number(metrics.oa),
         "kappa": _number(metrics.kappa),
         "mean_fscore": _number(metrics.mean_fscore),
-        "per_class": {
-            str(code): {
-                "precision": _number(metrics.precision[code]),
-                "recall": _number(metrics.recall[code]),
-                "fscore": _number(metrics.fscore[code]),
-                "support": int(metrics.support[code]),
-            }
-            for code in metrics.labels
-        },
+        "per_class": per_class_scores(metrics),
     }
 
 

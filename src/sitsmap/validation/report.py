@@ -15,7 +15,7 @@ import numpy as np
 from sitsmap.nomenclature import Nomenclature
 from sitsmap.validation.metrics import ClassificationMetrics, summarise_runs
 
-__all__ = ["results_json", "results_txt"]
+__all__ = ["per_class_scores", "results_json", "results_txt"]
 
 PerSeed = Sequence[tuple[int, ClassificationMetrics]]
 _PER_CLASS_SCORES = ("precision", "recall", "fscore")
@@ -56,8 +56,9 @@ def results_json(per_seed: PerSeed, extra: dict | None = None) -> dict:
     return report
 
 
-def _seed_entry(seed: int, metrics: ClassificationMetrics) -> dict:
-    per_class = {
+def per_class_scores(metrics: ClassificationMetrics) -> dict:
+    """``{"<code>": {"precision", "recall", "fscore", "support"}}``, NaN as None."""
+    return {
         str(code): {
             "precision": _number(metrics.precision[code]),
             "recall": _number(metrics.recall[code]),
@@ -66,6 +67,10 @@ def _seed_entry(seed: int, metrics: ClassificationMetrics) -> dict:
         }
         for code in metrics.labels
     }
+
+
+def _seed_entry(seed: int, metrics: ClassificationMetrics) -> dict:
+    per_class = per_class_scores(metrics)
     return {
         "seed": int(seed),
         "oa": _number(metrics.oa),
