@@ -289,3 +289,24 @@ def test_unreachable_scheduler_is_a_clear_error(small_world, tmp_path):
     config = config_for(small_world, "chain.last_step=init", output=str(tmp_path / "x"))
     with pytest.raises(SchedulingError, match="cannot reach"):
         run_chain(config, scheduler="tcp://127.0.0.1:9")
+
+
+def test_extraction_with_block_windows_matches_strips(finished_run, monkeypatch):
+    import pandas as pd
+    from rasterio.windows import Window
+
+    from sitsmap.pipeline.steps import sampling
+
+    layout = finished_run.layout
+    expected = pd.read_parquet(layout.tile_samples("T31TCJ", 0))
+
+    def quadrants(context, stack, acquisitions):
+        h, w = stack.grid.height // 2, stack.grid.width // 2
+        return [Window(c, r, w if c == 0 else stack.grid.width - w,
+                       h if r == 0 else stack.grid.height - h)
+                for r in (0, h) for c in (0, w)]
+
+    monkeypatch.setattr(sampling, "feature_windows", quadrants)
+    layout.tile_samples("T31TCJ", 0).unlink()
+    sampling.extract(finished_run, "T31TCJ", 0)
+    pd.testing.assert_frame_equal(pd.read_parquet(layout.tile_samples("T31TCJ", 0)), expected)

@@ -191,3 +191,23 @@ def test_every_public_name_of_the_package_is_importable():
 
     for name in preprocessing.__all__:
         assert getattr(preprocessing, name) is not None
+
+
+def test_block_windows_cover_a_wide_tile_once_with_whole_blocks():
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from sitsmap.io.raster import RasterGrid
+    from sitsmap.preprocessing.tile import block_windows
+
+    grid = RasterGrid(10980, 10980, Affine(10, 0, 300000, 0, -10, 4900020), CRS.from_epsg(32631))
+    windows = block_windows(grid, (512, 512), bytes_per_pixel=2100, max_megabytes=1024)
+    area = 0
+    for w in windows:
+        assert w.row_off % 512 == 0 and w.col_off % 512 == 0  # aligned on whole blocks
+        assert w.height <= 512 and w.width * w.height * 2100 <= 1024 * 2**20
+        area += w.width * w.height
+    assert area == grid.width * grid.height
+    # windows do not overlap: their starts are distinct and tile the grid row by row
+    assert len({(w.row_off, w.col_off) for w in windows}) == len(windows)
+    assert block_windows(grid, (512, 512), bytes_per_pixel=2100, max_megabytes=100) is None

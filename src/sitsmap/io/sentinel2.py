@@ -36,6 +36,7 @@ from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
     "block_rows",
+    "block_shape",
     "iter_products_window",
     "read_product_window",
     "read_product_window_into",
@@ -236,6 +237,29 @@ def iter_products_window(
                 future.cancel()
 
 
+def block_shape(
+    product: Product, bands: Sequence[str], sensor: SensorDescription = SENTINEL2_THEIA
+) -> tuple[int, int]:
+    """Return ``(rows, cols)``, in 10 m pixels, of a window made of whole blocks of every band.
+
+    Windows aligned on multiples of it never decode a compressed block twice
+    (a 256 x 256 block at 20 m spans 512 x 512 pixels at 10 m).
+    """
+    base = min(band.resolution for band in sensor.bands)
+    rows = cols = 1
+    for name in bands:
+        path = sensor.band_path(product.path, sensor.band(name).name)
+        try:
+            with rasterio.open(path) as src:
+                factor = _factor(src.res[0], sensor.band(name).resolution, base, path)
+                block_height, block_width = src.block_shapes[0]
+                rows = math.lcm(rows, block_height * factor)
+                cols = math.lcm(cols, min(block_width, src.width) * factor)
+        except RasterioError as exc:
+            raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
+    return rows, cols
+
+
 def block_rows(
     product: Product, bands: Sequence[str], sensor: SensorDescription = SENTINEL2_THEIA
 ) -> int:
@@ -244,17 +268,7 @@ def block_rows(
     Strips whose heights are multiples of it never decode a compressed block twice
     (a 256-row block at 20 m spans 512 rows at 10 m).
     """
-    base = min(band.resolution for band in sensor.bands)
-    rows = 1
-    for name in bands:
-        path = sensor.band_path(product.path, sensor.band(name).name)
-        try:
-            with rasterio.open(path) as src:
-                factor = _factor(src.res[0], sensor.band(name).resolution, base, path)
-                rows = math.lcm(rows, src.block_shapes[0][0] * factor)
-        except RasterioError as exc:
-            raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
-    return rows
+    return block_shape(product, bands, sensor)[0]
 
 
 def coarse_window(window: Window, factor: int) -> tuple[Window, int, int]:

@@ -109,12 +109,12 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
     values = np.empty((rows.size, len(names)), dtype=np.float32)
     if rows.size:
         stack = tile_stack(context, tile)
-        windows = _rows_with_samples(feature_windows(context, stack, acquisitions), rows)
+        windows = _around_samples(feature_windows(context, stack, acquisitions), rows, cols)
         for window, block in window_features(stack, acquisitions, windows):
-            inside = np.flatnonzero(
-                (rows >= window.row_off) & (rows < window.row_off + window.height)
-            )
-            values[inside] = block.features[:, rows[inside] - window.row_off, cols[inside]].T
+            inside = np.flatnonzero(_inside(window, rows, cols))
+            values[inside] = block.features[
+                :, rows[inside] - window.row_off, cols[inside] - window.col_off
+            ].T
     grid = acquisitions.grids[tile]
     x, y = grid.transform @ (cols + 0.5, rows + 0.5)
     table = pd.DataFrame(
@@ -148,12 +148,23 @@ def merge(context: RunContext, seed: int) -> None:
     )
 
 
-def _rows_with_samples(windows: list[Window], rows: np.ndarray) -> list[Window]:
-    """Shrink each full-width strip to the rows that hold samples; drop strips without any."""
+def _inside(window: Window, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Which pixels ``(rows, cols)`` fall in ``window``."""
+    return (
+        (rows >= window.row_off)
+        & (rows < window.row_off + window.height)
+        & (cols >= window.col_off)
+        & (cols < window.col_off + window.width)
+    )
+
+
+def _around_samples(windows: list[Window], rows: np.ndarray, cols: np.ndarray) -> list[Window]:
+    """Shrink each window to the box around its samples; drop windows without any."""
     shrunk = []
     for window in windows:
-        inside = rows[(rows >= window.row_off) & (rows < window.row_off + window.height)]
-        if inside.size:
-            first, last = int(inside.min()), int(inside.max()) + 1
-            shrunk.append(Window(window.col_off, first, window.width, last - first))
+        mask = _inside(window, rows, cols)
+        if mask.any():
+            top, left = int(rows[mask].min()), int(cols[mask].min())
+            bottom, right = int(rows[mask].max()) + 1, int(cols[mask].max()) + 1
+            shrunk.append(Window(left, top, right - left, bottom - top))
     return shrunk
