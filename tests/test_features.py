@@ -211,3 +211,22 @@ def test_block_windows_cover_a_wide_tile_once_with_whole_blocks():
     # windows do not overlap: their starts are distinct and tile the grid row by row
     assert len({(w.row_off, w.col_off) for w in windows}) == len(windows)
     assert block_windows(grid, (512, 512), bytes_per_pixel=2100, max_megabytes=100) is None
+
+
+def test_valid_date_count_equals_the_features_count(tmp_path):
+    import datetime as dt
+
+    from rasterio.windows import Window
+
+    from sitsmap.preprocessing.tile import open_tile_stack, tile_features, valid_date_count
+    from sitsmap.synth import generate_world
+
+    generate_world(tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 5, 1),
+                   end=dt.date(2018, 6, 30), seed=3)
+    stack = open_tile_stack(tmp_path / "S2" / "T31TCJ", "T31TCJ")
+    window = Window(3, 5, 20, 17)
+    bands = ("B2", "B3", "B4", "B8", "B11")
+    block = tile_features(stack, window, [dt.date(2018, 5, 10), dt.date(2018, 6, 10)], bands)
+    count = valid_date_count(stack, window, bands)
+    np.testing.assert_array_equal(count, block.valid_count)
+    assert 0 < count.max() <= len(stack.products)

@@ -24,6 +24,7 @@ from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
     "TileStack",
+    "valid_date_count",
     "block_windows",
     "open_tile_stack",
     "row_windows",
@@ -127,6 +128,18 @@ def tile_features(
     for date, (reflectance, invalid) in zip(stack.dates, reads, strict=True):
         builder.add(date, reflectance, invalid)
     return builder.finish()
+
+
+def valid_date_count(stack: TileStack, window: Window, bands: Sequence[str]) -> np.ndarray:
+    """Count the valid (clear, in-swath, unsaturated) dates of every pixel of a window.
+
+    iota2's ``PixelsValidity``: the same masks and no-data test as
+    :func:`tile_features`, without the gap-filling it does not need.
+    """
+    count = np.zeros((int(window.height), int(window.width)), dtype=np.uint16)
+    for _, invalid in iter_products_window(stack.products, window, bands, stack.sensor):
+        count += ~invalid
+    return count
 
 
 def working_bytes_per_pixel(n_bands: int, n_features: int, max_workers: int = 4) -> int:

@@ -1,5 +1,8 @@
 """Step preprocessing (per tile): check every product decodes, count valid dates per pixel.
 
+The count reads the same masks and bands, through the same reader, as the
+features, so ``PixelsValidity == 0`` is exactly where features have no data.
+
 Features themselves are computed on the fly, window by window, by the same
 function in sampling and classification (:func:`sitsmap.preprocessing.tile.tile_features`),
 so that 10980² tiles never need a 481-band cube on disk.
@@ -16,9 +19,9 @@ from sitsmap.pipeline.acquisitions import (
     feature_windows,
     load_acquisitions,
     tile_stack,
-    window_features,
 )
 from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.tile import valid_date_count
 
 
 def preprocess_tile(context: RunContext, tile: str) -> None:
@@ -30,7 +33,6 @@ def preprocess_tile(context: RunContext, tile: str) -> None:
         atomic_path(context.layout.pixels_validity(tile)) as tmp,
         open_raster_writer(tmp, 1, np.uint16, stack.grid) as dst,
     ):
-        for window, block in progress(
-            window_features(stack, acquisitions, windows), f"preprocessing {tile}", len(windows)
-        ):
-            dst.write(block.valid_count.astype(np.uint16)[np.newaxis], window=window)
+        for window in progress(windows, f"preprocessing {tile}"):
+            count = valid_date_count(stack, window, acquisitions.bands)
+            dst.write(count[np.newaxis], window=window)
