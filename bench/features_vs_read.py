@@ -1,0 +1,145 @@
+"""features_vs_read: the gap-filled feature cube of one tile against merely decoding its inputs.
+
+sitsmap: ``open_tile_stack`` + ``tile_features`` over the row strips of ``tile_windows``
+(default ``max_chunk_megabytes``), i.e. reading every date, masking, resampling 20 m
+bands, gap-filling onto the 10-day grid and computing NDVI, NDWI and brightness, into
+one feature buffer reused from strip to strip as the chain does.
+Limit: decoding every band and R1 mask file that sitsmap reads, whole, with rasterio, on
+as many threads as there are cores. Both run with a warm page cache and warm JIT caches.
+
+ratio = feature time / decode time (best of ``REPEATS``, interleaved). Goal <= 1.5.
+The details give the same ratio with strips of whole input blocks (no block decoded
+twice), and with strips as tall as the default budget allows on a 10980-px-wide tile
+(what a full Sentinel-2 tile gets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+import common
+from sitsmap.config.schema import PythonDataManaging
+from sitsmap.io.sentinel2 import block_rows
+from sitsmap.preprocessing.features import feature_names
+from sitsmap.preprocessing.temporal import regular_dates
+from sitsmap.preprocessing.tile import (
+    TileStack,
+    open_tile_stack,
+    row_windows,
+    tile_features,
+    tile_windows,
+    working_bytes_per_pixel,
+)
+from sitsmap.sensors import SENTINEL2_THEIA
+
+NAME, GOAL = "features_vs_read", 1.5
+SIZE = 1024
+FULL_TILE = 10980
+REPEATS = 2
+OUT_DATES = regular_dates(dt.date(2018, 1, 1), dt.date(2018, 12, 31), 10)
+BANDS = SENTINEL2_THEIA.band_names
+
+
+def input_files(stack: TileStack) -> list[Path]:
+    """Every file sitsmap reads for the tile: the kept bands and the R1 masks of each date."""
+    files = []
+    for product in stack.products:
+        files += [SENTINEL2_THEIA.band_path(product.path, band) for band in BANDS]
+        files += [SENTINEL2_THEIA.mask_path(product.path, m, 1) for m in SENTINEL2_THEIA.mask_names]
+    return files
+
+
+def decode_all(files: list[Path]) -> int:
+    """Decode every file whole on one thread per core; return the decoded bytes."""
+
+    def decode(path: Path) -> int:
+        with rasterio.open(path) as src:
+            return src.read(1).nbytes
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return sum(pool.map(decode, files))
+
+
+def feature_cube(stack: TileStack, windows: list[Window]) -> None:
+    """Compute the features of every strip into one reused buffer, as the chain does."""
+    n_features = len(feature_names(BANDS, OUT_DATES))
+    tallest = max(int(window.height) for window in windows)
+    buffer = np.empty(n_features * tallest * stack.grid.width, dtype=np.float32)
+    for window in windows:
+        height, width = int(window.height), int(window.width)
+        out = buffer[: n_features * height * width].reshape(n_features, height, width)
+        tile_features(stack, window, OUT_DATES, BANDS, out=out)
+
+
+def block_windows(stack: TileStack) -> list[Window]:
+    """Strips as tall as one row of the inputs' largest blocks (no block decoded twice)."""
+    rows = block_rows(stack.products[0], BANDS)
+    return row_windows(stack.grid, math.ceil(stack.grid.height / rows), 1, 1)
+
+
+def full_tile_strips(stack: TileStack, budget_mb: int) -> list[Window]:
+    """Strips as tall as the default budget allows on a full 10980-px-wide tile."""
+    n_features = len(feature_names(BANDS, OUT_DATES))
+    per_row = working_bytes_per_pixel(len(BANDS), n_features) * FULL_TILE
+    rows = max(1, budget_mb * 2**20 // per_row)
+    return row_windows(stack.grid, math.ceil(stack.grid.height / rows), 1, 1)
+
+
+def main() -> None:
+    """Measure and report."""
+    stack = open_tile_stack(common.world(SIZE) / "S2" / common.TILE, common.TILE)
+    files = input_files(stack)
+    default_mb = PythonDataManaging().max_chunk_megabytes
+    variants = {
+        "default": tile_windows(stack, OUT_DATES, BANDS, None, default_mb),
+        "block_aligned": block_windows(stack),
+        "full_tile_strips": full_tile_strips(stack, default_mb),
+    }
+    common.log(f"warming the page cache and the JIT ({len(files)} files)")
+    decoded = decode_all(files)
+    tile_features(stack, Window(0, 0, 64, 64), OUT_DATES, BANDS)
+    times: dict[str, list[float]] = {"decode": [], **{k: [] for k in variants}}
+    for repeat in range(REPEATS):
+        times["decode"].append(common.timed(decode_all, files)[0])
+        for variant, windows in variants.items():
+            times[variant].append(common.timed(feature_cube, stack, windows)[0])
+        common.log(
+            f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items())
+        )
+    best = {key: min(values) for key, values in times.items()}
+    ratio = best["default"] / best["decode"]
+    pixels = stack.grid.width * stack.grid.height
+    details = {
+        "headline": (
+            f"{SIZE}² tile, {len(stack.products)} dates -> {len(OUT_DATES)} dates x "
+            f"{len(feature_names(BANDS, OUT_DATES))} features: features {best['default']:.1f} s, "
+            f"decode {best['decode']:.1f} s; ratio with block-aligned strips "
+            f"{best['block_aligned'] / best['decode']:.2f}, with a {FULL_TILE}² tile's strips "
+            f"{best['full_tile_strips'] / best['decode']:.2f}"
+        ),
+        "tile_pixels": pixels,
+        "input_dates": len(stack.products),
+        "input_files": len(files),
+        "decoded_megabytes": round(decoded / 2**20),
+        "decode_threads": os.cpu_count(),
+        "seconds": {key: [round(v, 2) for v in values] for key, values in times.items()},
+        "ratio_block_aligned": round(best["block_aligned"] / best["decode"], 3),
+        "ratio_full_tile_strips": round(best["full_tile_strips"] / best["decode"], 3),
+        "strip_rows": {k: sorted({int(w.height) for w in v}) for k, v in variants.items()},
+        "input_block_rows": block_rows(stack.products[0], BANDS),
+        "feature_pixels_per_second": round(pixels / best["default"]),
+        "max_chunk_megabytes": default_mb,
+    }
+    common.report(NAME, ratio, GOAL, higher_is_better=False, details=details)
+
+
+if __name__ == "__main__":
+    main()
