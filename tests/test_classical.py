@@ -41,9 +41,9 @@ def test_otb_options_map_to_sklearn():
     params = random_forest_parameters(
         {"classifier.rf.nbtrees": 30, "classifier.rf.max": 12, "classifier.rf.min": 4.0}
     )
-    assert params == {"n_estimators": 30, "max_depth": 12, "min_samples_leaf": 4}
+    assert params == {"n_estimators": 30, "max_depth": 12, "min_samples_split": 4}
     unlimited = random_forest_parameters({"classifier.rf.max": 0, "classifier.rf.min": 0})
-    assert unlimited == {"max_depth": None, "min_samples_leaf": 1}
+    assert unlimited == {"max_depth": None, "min_samples_split": 2}
 
 
 def test_make_random_forest_from_config():
@@ -55,7 +55,7 @@ def test_make_random_forest_from_config():
     assert isinstance(clf, RandomForest)
     assert (clf.n_estimators, clf.max_depth, clf.random_state, clf.n_jobs) == (17, 9, 7, 2)
     default = make_classifier(ArgTrain(), seed=0)
-    assert (default.n_estimators, default.max_depth, default.min_samples_leaf) == (100, 25, 5)
+    assert (default.n_estimators, default.max_depth, default.min_samples_split) == (100, 25, 5)
 
 
 def test_make_lightgbm_from_config():

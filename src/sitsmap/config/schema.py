@@ -281,7 +281,8 @@ class ArgTrain(Section):
             "classifier.rf.max": 25,
             "classifier.rf.min": 5,
         },
-        description="OTB-style random-forest options: nbtrees, max (depth), min (node size).",
+        description="OTB-style random-forest options: nbtrees, max (depth), "
+        "min (samples needed to split a node).",
     )
     lightgbm_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Extra LightGBM parameters (num_leaves, …)."

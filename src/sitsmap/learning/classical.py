@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 OTB_RF_OPTIONS = {
     "classifier.rf.nbtrees": "n_estimators",
     "classifier.rf.max": "max_depth",
-    "classifier.rf.min": "min_samples_leaf",
+    "classifier.rf.min": "min_samples_split",
 }
 """OTB random-forest option → scikit-learn parameter (``max`` 0 means no depth limit)."""
 
@@ -94,8 +94,9 @@ def random_forest_parameters(otb_options: Mapping[str, float | int]) -> dict[str
     """Map OTB random-forest options to :class:`RandomForest` parameters.
 
     ``classifier.rf.nbtrees`` → ``n_estimators``, ``classifier.rf.max`` →
-    ``max_depth`` (0 or less: unlimited), ``classifier.rf.min`` (OTB's minimum
-    sample count) → ``min_samples_leaf``. Unknown options are rejected by the
+    ``max_depth`` (0 or less: unlimited), ``classifier.rf.min`` (OTB's, i.e. OpenCV's,
+    minimum sample count: a node with fewer samples is not split) →
+    ``min_samples_split`` (at least 2). Unknown options are rejected by the
     configuration schema.
     """
     params: dict[str, int | None] = {
@@ -103,8 +104,8 @@ def random_forest_parameters(otb_options: Mapping[str, float | int]) -> dict[str
     }
     if params.get("max_depth") is not None and params["max_depth"] <= 0:
         params["max_depth"] = None
-    if "min_samples_leaf" in params:
-        params["min_samples_leaf"] = max(1, params["min_samples_leaf"])
+    if "min_samples_split" in params:
+        params["min_samples_split"] = max(2, params["min_samples_split"])
     return params
 
 
