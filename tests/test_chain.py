@@ -302,9 +302,13 @@ def test_extraction_with_block_windows_matches_strips(finished_run, monkeypatch)
 
     def quadrants(context, stack, acquisitions):
         h, w = stack.grid.height // 2, stack.grid.width // 2
-        return [Window(c, r, w if c == 0 else stack.grid.width - w,
-                       h if r == 0 else stack.grid.height - h)
-                for r in (0, h) for c in (0, w)]
+        return [
+            Window(
+                c, r, w if c == 0 else stack.grid.width - w, h if r == 0 else stack.grid.height - h
+            )
+            for r in (0, h)
+            for c in (0, w)
+        ]
 
     monkeypatch.setattr(sampling, "feature_windows", quadrants)
     layout.tile_samples("T31TCJ", 0).unlink()

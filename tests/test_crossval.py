@@ -70,8 +70,10 @@ def test_crossval_by_group_field_through_the_cli(world_copy):
 
     truth = gpd.read_file(world_copy / "ground_truth.shp")
     middle = truth.total_bounds[[0, 2]].mean()
-    truth["block"] = ["west" if g is not None and not g.is_empty and g.centroid.x < middle
-                      else "east" for g in truth.geometry]
+    truth["block"] = [
+        "west" if g is not None and not g.is_empty and g.centroid.x < middle else "east"
+        for g in truth.geometry
+    ]
     truth.to_file(world_copy / "blocks.gpkg")
     args = ["crossval", str(world_copy / "config.yaml"), "--group-field", "block"]
     for assignment in (*FAST, f"chain.ground_truth={world_copy / 'blocks.gpkg'}"):

@@ -221,8 +221,9 @@ def test_valid_date_count_equals_the_features_count(tmp_path):
     from sitsmap.preprocessing.tile import open_tile_stack, tile_features, valid_date_count
     from sitsmap.synth import generate_world
 
-    generate_world(tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 5, 1),
-                   end=dt.date(2018, 6, 30), seed=3)
+    generate_world(
+        tmp_path, ["T31TCJ"], size=32, start=dt.date(2018, 5, 1), end=dt.date(2018, 6, 30), seed=3
+    )
     stack = open_tile_stack(tmp_path / "S2" / "T31TCJ", "T31TCJ")
     window = Window(3, 5, 20, 17)
     bands = ("B2", "B3", "B4", "B8", "B11")
