@@ -6,8 +6,9 @@ GeoTIFF exists under its final name only once it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,19 @@ class RasterGrid:
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
 
+@contextlib.contextmanager
+def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
+    """Open a raster for reading; any GDAL failure, then or while reading, is an InputDataError.
+
+    The one place where rasterio's errors become sitsmap's one-line error naming the file.
+    """
+    try:
+        with rasterio.open(path) as src:
+            yield src
+    except RasterioError as exc:
+        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+
+
 def read_grid(path: PathLike) -> RasterGrid:
     """Return the grid of the raster at ``path``.
 
@@ -54,11 +68,8 @@ def read_grid(path: PathLike) -> RasterGrid:
     InputDataError
         If the file cannot be opened as a raster.
     """
-    try:
-        with rasterio.open(path) as src:
-            return RasterGrid(src.width, src.height, src.transform, src.crs)
-    except RasterioError as exc:
-        raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
+    with open_raster(path) as src:
+        return RasterGrid(src.width, src.height, src.transform, src.crs)
 
 
 def read_raster(
@@ -93,15 +104,12 @@ def read_raster(
     InputDataError
         If the file is missing, truncated or not a readable raster.
     """
-    try:
-        with rasterio.open(path) as src:
-            if out_shape is not None:
-                count = 1 if isinstance(bands, int) else len(bands or range(src.count))
-                shape = out_shape if isinstance(bands, int) else (count, *out_shape)
-                return src.read(bands, window=window, out_shape=shape, resampling=resampling)
-            return src.read(bands, window=window)
-    except RasterioError as exc:
-        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+    with open_raster(path) as src:
+        if out_shape is not None:
+            count = 1 if isinstance(bands, int) else len(bands or range(src.count))
+            shape = out_shape if isinstance(bands, int) else (count, *out_shape)
+            return src.read(bands, window=window, out_shape=shape, resampling=resampling)
+        return src.read(bands, window=window)
 
 
 def write_raster(
@@ -219,24 +227,21 @@ def read_raster_info(path: PathLike) -> RasterInfo:
     InputDataError
         If the file cannot be opened as a raster.
     """
-    try:
-        with rasterio.open(path) as src:
-            colormap = None
-            if src.count == 1 and src.dtypes[0] in ("uint8", "uint16"):
-                try:
-                    colormap = src.colormap(1)
-                except ValueError:  # no colour table
-                    colormap = None
-            return RasterInfo(
-                grid=RasterGrid(src.width, src.height, src.transform, src.crs),
-                count=src.count,
-                dtype=src.dtypes[0],
-                nodata=src.nodata,
-                descriptions=tuple(src.descriptions),
-                colormap=colormap,
-            )
-    except RasterioError as exc:
-        raise InputDataError(f"cannot open raster ({_first_line(exc)})", path) from exc
+    with open_raster(path) as src:
+        colormap = None
+        if src.count == 1 and src.dtypes[0] in ("uint8", "uint16"):
+            try:
+                colormap = src.colormap(1)
+            except ValueError:  # no colour table
+                colormap = None
+        return RasterInfo(
+            grid=RasterGrid(src.width, src.height, src.transform, src.crs),
+            count=src.count,
+            dtype=src.dtypes[0],
+            nodata=src.nodata,
+            descriptions=tuple(src.descriptions),
+            colormap=colormap,
+        )
 
 
 def read_warped(
@@ -274,22 +279,19 @@ def read_warped(
     """
     from rasterio.vrt import WarpedVRT
 
-    try:
-        with rasterio.open(path) as src:
-            fill = src.nodata if nodata is None else nodata
-            with WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=resampling,
-                src_nodata=src.nodata,
-                nodata=fill,
-            ) as vrt:
-                return vrt.read()
-    except RasterioError as exc:
-        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+    with open_raster(path) as src:
+        fill = src.nodata if nodata is None else nodata
+        with WarpedVRT(
+            src,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=resampling,
+            src_nodata=src.nodata,
+            nodata=fill,
+        ) as vrt:
+            return vrt.read()
 
 
 def read_row_blocks(path: PathLike, block_rows: int = 512, band: int = 1):
@@ -300,10 +302,7 @@ def read_row_blocks(path: PathLike, block_rows: int = 512, band: int = 1):
     InputDataError
         If the file cannot be read.
     """
-    try:
-        with rasterio.open(path) as src:
-            for top in range(0, src.height, block_rows):
-                window = Window(0, top, src.width, min(block_rows, src.height - top))
-                yield window, src.read(band, window=window)
-    except RasterioError as exc:
-        raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+    with open_raster(path) as src:
+        for top in range(0, src.height, block_rows):
+            window = Window(0, top, src.width, min(block_rows, src.height - top))
+            yield window, src.read(band, window=window)
