@@ -22,7 +22,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from rasterio.windows import Window
 
@@ -33,6 +32,7 @@ from sitsmap.preprocessing.features import feature_names
 from sitsmap.preprocessing.temporal import regular_dates
 from sitsmap.preprocessing.tile import (
     TileStack,
+    iter_tile_features,
     open_tile_stack,
     row_windows,
     tile_features,
@@ -70,14 +70,9 @@ def decode_all(files: list[Path]) -> int:
 
 
 def feature_cube(stack: TileStack, windows: list[Window]) -> None:
-    """Compute the features of every strip into one reused buffer, as the chain does."""
-    n_features = len(feature_names(BANDS, OUT_DATES))
-    tallest = max(int(window.height) for window in windows)
-    buffer = np.empty(n_features * tallest * stack.grid.width, dtype=np.float32)
-    for window in windows:
-        height, width = int(window.height), int(window.width)
-        out = buffer[: n_features * height * width].reshape(n_features, height, width)
-        tile_features(stack, window, OUT_DATES, BANDS, out=out)
+    """Compute the features of every window as the chain does (one reused buffer)."""
+    for _ in iter_tile_features(stack, windows, OUT_DATES, BANDS):
+        pass
 
 
 def full_width_strips(stack: TileStack) -> list[Window]:

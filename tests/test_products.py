@@ -10,7 +10,7 @@ from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.products import find_products, tile_grid_of
-from sitsmap.io.raster import RasterGrid, write_raster
+from sitsmap.io.raster import DatasetPool, RasterGrid, write_raster
 from sitsmap.io.sentinel2 import (
     block_rows,
     iter_products_window,
@@ -19,7 +19,12 @@ from sitsmap.io.sentinel2 import (
 )
 from sitsmap.preprocessing.features import feature_names
 from sitsmap.preprocessing.temporal import regular_dates
-from sitsmap.preprocessing.tile import open_tile_stack, tile_features, tile_windows
+from sitsmap.preprocessing.tile import (
+    iter_tile_features,
+    open_tile_stack,
+    tile_features,
+    tile_windows,
+)
 from sitsmap.sensors import SENTINEL2_THEIA as S2
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -191,6 +196,19 @@ def test_invalid_from_clouds_and_nodata(tmp_path):
     np.testing.assert_array_equal(invalid, expected)
 
 
+def test_a_wholly_cloudy_window_is_invalid_and_its_bands_are_not_decoded(tmp_path):
+    clouds = np.zeros((SIZE, SIZE), dtype=bool)
+    clouds[:, :10] = True
+    product_dir = make_product(tmp_path / "tile", dt.date(2018, 3, 5), clouds=clouds)
+    product = find_products(tmp_path / "tile", "T31TCJ")[0]
+    S2.band_path(product_dir, "B5").write_bytes(b"II*\x00 truncated")  # never decoded
+    reflectance, invalid = read_product_window(product, Window(0, 0, 10, SIZE), S2.band_names)
+    assert invalid.all() and (reflectance == S2.nodata).all()
+    with pytest.raises(InputDataError) as error:  # a window with a clear pixel reads B5
+        read_product_window(product, Window(0, 0, 11, SIZE), S2.band_names)
+    assert error.value.path == str(S2.band_path(product_dir, "B5"))
+
+
 def test_threads_read_the_same_as_one_thread(tile_dir):
     products = find_products(tile_dir, "T31TCJ")
     window = Window(1, 3, 17, 9)
@@ -238,6 +256,21 @@ def test_strips_give_the_same_features_as_the_whole_tile(tile_dir):
     np.testing.assert_array_equal(reused, whole.features)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_windows_streamed_together_give_each_window_s_own_features(tile_dir, workers):
+    stack = open_tile_stack(tile_dir, "T31TCJ")
+    out_dates = regular_dates(dt.date(2018, 3, 1), dt.date(2018, 3, 31), 4)
+    windows = tile_windows(stack, out_dates, S2.band_names, 5, 64)  # 5, 5, 5, 5 and 4 rows
+    streamed = iter_tile_features(stack, windows, out_dates, S2.band_names, max_workers=workers)
+    seen = []
+    for window, block in streamed:
+        alone = tile_features(stack, window, out_dates, S2.band_names)
+        np.testing.assert_array_equal(block.features, alone.features)
+        np.testing.assert_array_equal(block.valid_count, alone.valid_count)
+        seen.append(window)
+    assert seen == windows
+
+
 def test_block_rows_spans_whole_blocks_of_10m_and_20m_bands(tile_dir):
     product = find_products(tile_dir, "T31TCJ")[0]
     # B2: 16-row tiles; B5 (12 x 12, too small to tile): one 12-row strip, 24 rows at 10 m
@@ -262,3 +295,42 @@ def test_real_worldcereal_products():
     assert reflectances.min() >= 0 and reflectances.max() < 2.0
     summer_ndvi = block.features[names.index("sentinel2_ndvi_20180630")]
     assert np.median(summer_ndvi) > 0.3  # Flemish fields in June are green
+
+
+def test_dataset_pool_reuses_files_between_windows_and_reads_the_same(tile_dir):
+    products = find_products(tile_dir, "T31TCJ")
+    windows = [Window(0, 0, 11, SIZE), Window(11, 0, SIZE - 11, SIZE)]
+    with DatasetPool() as datasets:
+        pooled = [
+            read_products_window(products, w, S2.band_names, datasets=datasets) for w in windows
+        ]
+        with datasets.borrow(S2.band_path(products[0].path, "B2")) as first:
+            pass
+        with datasets.borrow(S2.band_path(products[0].path, "B2")) as again:
+            assert again is first and not again.closed
+    assert again.closed  # closing the pool closes its idle files
+    for window, (reflectance, invalid) in zip(windows, pooled, strict=True):
+        alone = read_products_window(products, window, S2.band_names)
+        np.testing.assert_array_equal(reflectance, alone[0])
+        np.testing.assert_array_equal(invalid, alone[1])
+
+
+def test_dataset_pool_keeps_at_most_max_open_idle_files(tile_dir):
+    paths = [S2.band_path(p.path, "B2") for p in find_products(tile_dir, "T31TCJ")]
+    pool = DatasetPool(max_open=1)
+    lent = []
+    for path in paths:
+        with pool.borrow(path) as src:
+            lent.append(src)
+    assert [src.closed for src in lent] == [True] * (len(paths) - 1) + [False]
+    pool.close()
+    assert lent[-1].closed
+
+
+def test_dataset_pool_names_a_corrupt_file(tmp_path):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"II*\x00 not a tiff")
+    datasets = DatasetPool()
+    with pytest.raises(InputDataError) as error, datasets.borrow(path):
+        pass
+    assert error.value.path == str(path)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,6 +61,86 @@ def open_raster(path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
             yield src
     except RasterioError as exc:
         raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+
+
+class DatasetPool:
+    """Open rasterio datasets kept for reuse, each lent to one borrower at a time.
+
+    Opening a GeoTIFF costs about 0.4 ms in rasterio, a third of what decoding a
+    512 x 512 window of it costs, and a tile read window by window would reopen
+    every file of every date once per window. The pool keeps the files open
+    between windows instead. rasterio datasets must not be used by two threads at
+    once, so a borrowed dataset leaves the pool until it is given back (a second
+    borrower of the same file meanwhile gets a dataset of its own).
+
+    Parameters
+    ----------
+    max_open : int, optional
+        Most datasets kept open while idle; beyond it the least recently returned
+        one is closed. Half the process's limit on open files when omitted.
+
+    Notes
+    -----
+    Typical use, reading many windows of the same files::
+
+        with DatasetPool() as datasets:
+            for window in windows:
+                with datasets.borrow(path) as src:
+                    src.read(1, window=window)
+    """
+
+    def __init__(self, max_open: int | None = None) -> None:
+        self._max_open = _default_max_open() if max_open is None else max_open
+        self._idle: OrderedDict[str, rasterio.io.DatasetReader] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrow(self, path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
+        """Lend an open dataset of ``path`` (GDAL failures become InputDataError)."""
+        key = os.fspath(path)
+        with self._lock:
+            src = self._idle.pop(key, None)
+        try:
+            if src is None:
+                src = rasterio.open(key)
+            yield src
+        except RasterioError as exc:
+            if src is not None:
+                src.close()  # a dataset that failed is not lent again
+            raise InputDataError(f"cannot read raster ({_first_line(exc)})", path) from exc
+        except BaseException:
+            if src is not None:
+                src.close()
+            raise
+        self._give_back(key, src)
+
+    def _give_back(self, key: str, src: rasterio.io.DatasetReader) -> None:
+        with self._lock:
+            surplus = [src] if key in self._idle else []
+            if not surplus:
+                self._idle[key] = src
+            while len(self._idle) > self._max_open:
+                surplus.append(self._idle.popitem(last=False)[1])
+        for dataset in surplus:
+            dataset.close()
+
+    def close(self) -> None:
+        """Close every idle dataset."""
+        with self._lock:
+            idle, self._idle = list(self._idle.values()), OrderedDict()
+        for dataset in idle:
+            dataset.close()
+
+    def __enter__(self) -> DatasetPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _default_max_open() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, (soft if soft != resource.RLIM_INFINITY else 4096) // 2)
 
 
 def read_grid(path: PathLike) -> RasterGrid:

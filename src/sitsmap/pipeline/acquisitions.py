@@ -11,7 +11,6 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
@@ -20,7 +19,12 @@ from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.io.raster import RasterGrid
 from sitsmap.pipeline.context import RunContext
 from sitsmap.preprocessing.features import FeatureBlock, feature_names
-from sitsmap.preprocessing.tile import TileStack, open_tile_stack, tile_features, tile_windows
+from sitsmap.preprocessing.tile import (
+    TileStack,
+    iter_tile_features,
+    open_tile_stack,
+    tile_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -110,20 +114,8 @@ def feature_windows(context: RunContext, stack: TileStack, acquisitions: Acquisi
 def window_features(
     stack: TileStack, acquisitions: Acquisitions, windows: Sequence[Window]
 ) -> Iterator[tuple[Window, FeatureBlock]]:
-    """Yield each window with its features, reusing one feature buffer for all windows.
+    """Yield each window with its features (see :func:`iter_tile_features`).
 
-    A block's arrays are only valid until the next one is yielded. Reusing the
-    buffer spares the allocation (and first touch) of a fresh, often hundreds
-    of megabytes large, array per window.
+    A block's arrays are only valid until the next one is yielded.
     """
-    n_features = len(acquisitions.feature_names)
-    buffer = np.empty(0, dtype=np.float32)
-    for window in windows:
-        size = n_features * int(window.height) * int(window.width)
-        if buffer.size < size:
-            buffer = np.empty(size, dtype=np.float32)
-        out = buffer[:size].reshape(n_features, int(window.height), int(window.width))
-        yield (
-            window,
-            tile_features(stack, window, acquisitions.out_dates, acquisitions.bands, out=out),
-        )
+    return iter_tile_features(stack, windows, acquisitions.out_dates, acquisitions.bands)

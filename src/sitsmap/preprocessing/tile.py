@@ -6,9 +6,10 @@ the arrays into features through the pure kernels of this package.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,13 @@ from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.products import find_products, tile_grid_of
-from sitsmap.io.raster import RasterGrid
-from sitsmap.io.sentinel2 import block_shape, iter_products_window
+from sitsmap.io.raster import DatasetPool, RasterGrid
+from sitsmap.io.sentinel2 import (
+    block_shape,
+    iter_products_window,
+    iter_products_windows,
+    read_ahead_dates,
+)
 from sitsmap.preprocessing.features import FeatureBlock, FeatureBuilder, feature_names
 from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
@@ -26,6 +32,7 @@ __all__ = [
     "TileStack",
     "valid_date_count",
     "block_windows",
+    "iter_tile_features",
     "open_tile_stack",
     "row_windows",
     "tile_features",
@@ -94,6 +101,7 @@ def tile_features(
     bands: Sequence[str],
     max_workers: int | None = None,
     out: np.ndarray | None = None,
+    datasets: DatasetPool | None = None,
 ) -> FeatureBlock:
     """Read a window of every date of a tile and compute its features.
 
@@ -115,6 +123,9 @@ def tile_features(
     out : numpy.ndarray of float32, optional
         ``(n_features, h, w)`` array to fill and return as the block's features, e.g. the
         previous window's, once used (see :class:`FeatureBuilder`).
+    datasets : DatasetPool, optional
+        Keeps the tile's files open from one window to the next (see
+        :class:`sitsmap.io.raster.DatasetPool`): give the same pool to every window.
 
     Returns
     -------
@@ -122,22 +133,90 @@ def tile_features(
         ``(n_features, h, w)`` features named by
         :func:`sitsmap.preprocessing.features.feature_names`.
     """
+    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers, datasets)
+    return _window_features(stack, window, out_dates, bands, reads, out)
+
+
+def iter_tile_features(
+    stack: TileStack,
+    windows: Sequence[Window],
+    out_dates: Sequence[dt.date],
+    bands: Sequence[str],
+    max_workers: int | None = None,
+) -> Iterator[tuple[Window, FeatureBlock]]:
+    """Yield each window of a tile with its features, as :func:`tile_features` computes them.
+
+    One feature buffer serves every window: it spares the allocation (and first
+    touch) of a fresh, often hundreds of megabytes large, array per window. The
+    tile's files stay open from one window to the next.
+
+    Parameters
+    ----------
+    stack : TileStack
+        The tile.
+    windows : sequence of Window
+        Windows in the tile's 10 m pixel coordinates, e.g. from :func:`tile_windows`.
+    out_dates, bands, max_workers
+        As for :func:`tile_features`.
+
+    Yields
+    ------
+    window : Window
+        The window.
+    block : FeatureBlock
+        Its features, valid only until the next window is yielded.
+    """
+    n_features = len(feature_names(bands, out_dates, stack.sensor))
+    buffer = np.empty(0, dtype=np.float32)
+    with (
+        DatasetPool() as datasets,
+        contextlib.closing(
+            iter_products_windows(
+                stack.products, windows, bands, stack.sensor, max_workers, datasets
+            )
+        ) as reads,
+    ):
+        for window in windows:
+            shape = (int(window.height), int(window.width))
+            size = n_features * shape[0] * shape[1]
+            if buffer.size < size:
+                buffer = np.empty(size, dtype=np.float32)
+            out = buffer[:size].reshape(n_features, *shape)
+            yield window, _window_features(stack, window, out_dates, bands, reads, out)
+
+
+def _window_features(
+    stack: TileStack,
+    window: Window,
+    out_dates: Sequence[dt.date],
+    bands: Sequence[str],
+    reads: Iterator[tuple[np.ndarray, np.ndarray]],
+    out: np.ndarray | None,
+) -> FeatureBlock:
+    """Fold the next ``len(stack.products)`` reads, the dates of ``window``, into features."""
     shape = (int(window.height), int(window.width))
     builder = FeatureBuilder(out_dates, bands, shape, stack.sensor, out=out)
-    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers)
-    for date, (reflectance, invalid) in zip(stack.dates, reads, strict=True):
+    # zip takes a date first, so it stops without taking a read of the next window.
+    for date, (reflectance, invalid) in zip(stack.dates, reads):  # noqa: B905
         builder.add(date, reflectance, invalid)
     return builder.finish()
 
 
-def valid_date_count(stack: TileStack, window: Window, bands: Sequence[str]) -> np.ndarray:
+def valid_date_count(
+    stack: TileStack,
+    window: Window,
+    bands: Sequence[str],
+    datasets: DatasetPool | None = None,
+) -> np.ndarray:
     """Count the valid (clear, in-swath, unsaturated) dates of every pixel of a window.
 
     iota2's ``PixelsValidity``: the same masks and no-data test as
-    :func:`tile_features`, without the gap-filling it does not need.
+    :func:`tile_features`, without the gap-filling it does not need. ``datasets`` as
+    for :func:`tile_features`.
     """
     count = np.zeros((int(window.height), int(window.width)), dtype=np.uint16)
-    for _, invalid in iter_products_window(stack.products, window, bands, stack.sensor):
+    reads = iter_products_window(stack.products, window, bands, stack.sensor, datasets=datasets)
+    for _, invalid in reads:
         count += ~invalid
     return count
 
@@ -145,12 +224,12 @@ def valid_date_count(stack: TileStack, window: Window, bands: Sequence[str]) -> 
 def working_bytes_per_pixel(n_bands: int, n_features: int, max_workers: int = 4) -> int:
     """Approximate memory one pixel of a window needs in :func:`tile_features`, in bytes.
 
-    The float32 features, the dates being read (``max_workers + 1`` int16
-    reflectances and masks, and each read's scratch) and the gap-filling state.
-    The whole int16 series is never held.
+    The float32 features, the dates being read (the int16 reflectances and masks
+    of :func:`sitsmap.io.sentinel2.read_ahead_dates` dates, and each read's
+    scratch) and the gap-filling state. The whole int16 series is never held.
     """
     features = 4 * n_features
-    reading = (max_workers + 1) * (2 * n_bands + 1) + max_workers * 7
+    reading = read_ahead_dates(max_workers) * (2 * n_bands + 1) + max_workers * 7
     gapfilling = 2 * n_bands + 17
     return features + reading + gapfilling
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from sitsmap.console import progress
 from sitsmap.io.atomic import atomic_path
-from sitsmap.io.raster import open_raster_writer
+from sitsmap.io.raster import DatasetPool, open_raster_writer
 from sitsmap.pipeline.acquisitions import (
     feature_windows,
     load_acquisitions,
@@ -32,7 +32,8 @@ def preprocess_tile(context: RunContext, tile: str) -> None:
     with (
         atomic_path(context.layout.pixels_validity(tile)) as tmp,
         open_raster_writer(tmp, 1, np.uint16, stack.grid) as dst,
+        DatasetPool() as datasets,
     ):
         for window in progress(windows, f"preprocessing {tile}"):
-            count = valid_date_count(stack, window, acquisitions.bands)
+            count = valid_date_count(stack, window, acquisitions.bands, datasets)
             dst.write(count[np.newaxis], window=window)
