@@ -50,11 +50,18 @@ def world(size: int, tiles: Sequence[str] = (TILE,), name: str | None = None) ->
     return out
 
 
-def run_sitsmap(args: Sequence[str], cwd: Path | None = None) -> float:
-    """Run the ``sitsmap`` command, fail loudly on error, return its wall time in seconds."""
+def run_sitsmap(args: Sequence[str], cwd: Path | None = None, cores: int | None = None) -> float:
+    """Run the ``sitsmap`` command, fail loudly on error, return its wall time in seconds.
+
+    ``cores`` pins it (and every process it starts) to the first ``cores`` CPUs, as
+    ``taskset`` would.
+    """
     command = [str(SITSMAP), *args]
+    pin = None if cores is None else (lambda: os.sched_setaffinity(0, range(cores)))
     began = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, check=False, preexec_fn=pin
+    )
     seconds = time.perf_counter() - began
     if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-2000:]

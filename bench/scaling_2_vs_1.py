@@ -3,8 +3,13 @@
 ``sitsmap run`` on the demo's synthetic 4-tile world (256² tiles, a year of dates, the
 demo's sampling and chunking, probability maps on) with the random forest instead of the
 demo's MLP, so that the one task that cannot run in parallel (learning) stays short.
-Every run uses the processes scheduler and a fresh output directory; two rounds, each a
-two-worker run then a one-worker run.
+Every run uses the processes scheduler and a fresh output directory.
+
+A worker is one core: each task uses its worker's share of the cores (readers, numba,
+n_jobs). The one-worker run is pinned to one CPU (``sched_setaffinity``, as ``taskset -c
+0``), the two-worker run has both; two rounds, each a two-worker run then a one-worker
+run. A third run, one worker free to use both cores, shows what the tasks' own threads
+already get (in the details only).
 
 ratio = wall time with 1 worker / wall time with 2 workers (best of each). Goal >= 1.7.
 
@@ -34,14 +39,17 @@ PER_TILE_STEPS = ("preprocessing", "sampling-extraction", "classification")
 OVERRIDES = [o for o in DEMO_OVERRIDES if not o.startswith("arg_train.deep_learning")]
 
 
-def run_chain(world_dir: Path, workers: int, round_: int) -> tuple[float, Path]:
-    """Run the whole chain into a fresh output directory; return its wall time and output."""
-    out = common.WORK / "scaling" / f"workers{workers}-round{round_}"
+def run_chain(world_dir: Path, workers: int, cores: int | None, name: str) -> tuple[float, Path]:
+    """Run the whole chain into a fresh output directory; return its wall time and output.
+
+    ``cores`` pins the run to that many CPUs (None: every core).
+    """
+    out = common.WORK / "scaling" / name
     shutil.rmtree(out, ignore_errors=True)
     arguments = ["run", "config.yaml", "--scheduler", "processes", "--workers", str(workers)]
     for override in [*OVERRIDES, "arg_train.classifier=rf", f"chain.output_path={out}"]:
         arguments += ["--set", override]
-    return common.run_sitsmap(arguments, cwd=world_dir), out
+    return common.run_sitsmap(arguments, cwd=world_dir, cores=cores), out
 
 
 def step_seconds(out: Path) -> dict[str, float]:
@@ -98,10 +106,15 @@ def main() -> None:
     outputs: dict[int, list[Path]] = {1: [], 2: []}
     for round_ in range(ROUNDS):
         for workers in (2, 1):
-            elapsed, out = run_chain(world_dir, workers, round_)
+            name = f"workers{workers}-round{round_}"
+            elapsed, out = run_chain(world_dir, workers, workers, name)
             seconds[workers].append(elapsed)
             outputs[workers].append(out)
-            common.log(f"round {round_ + 1}: {workers} worker(s) {elapsed:.1f} s")
+            common.log(
+                f"round {round_ + 1}: {workers} worker(s) on {workers} core(s) {elapsed:.1f} s"
+            )
+    threaded, _ = run_chain(world_dir, 1, None, "workers1-all-cores")
+    common.log(f"1 worker on every core {threaded:.1f} s")
     fastest = {w: int(np.argmin(seconds[w])) for w in (1, 2)}
     one, two = seconds[1][fastest[1]], seconds[2][fastest[2]]
     out_one, out_two = outputs[1][fastest[1]], outputs[2][fastest[2]]
@@ -109,12 +122,16 @@ def main() -> None:
     e2e = end_to_end(out_one, one, tiles)
     details = {
         "headline": (
-            f"4 tiles of {SIZE}², RF: 1 worker {one:.1f} s, 2 workers {two:.1f} s; "
+            f"4 tiles of {SIZE}², RF: 1 worker (1 core) {one:.1f} s, 2 workers (2 cores) "
+            f"{two:.1f} s, 1 worker on 2 cores {threaded:.1f} s; "
             f"one worker {e2e['wall_seconds_per_tile']:.1f} s per tile, a {FULL_TILE}² tile "
             f"~{e2e['projected_full_tile_hours_total']:.1f} h"
         ),
         "seconds_1_worker": [round(v, 2) for v in seconds[1]],
         "seconds_2_workers": [round(v, 2) for v in seconds[2]],
+        "cores": {"1_worker": 1, "2_workers": 2},
+        "seconds_1_worker_on_every_core": round(threaded, 2),
+        "speedup_2_workers_vs_1_worker_on_every_core": round(threaded / two, 3),
         "overrides": OVERRIDES + ["arg_train.classifier=rf"],
         "parallelism": parallelism(out_one, out_two, one, two),
         "end_to_end": e2e,

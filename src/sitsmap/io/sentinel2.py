@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +33,7 @@ from rasterio.windows import Window
 from sitsmap.errors import InputDataError
 from sitsmap.io.raster import DatasetPool, open_raster
 from sitsmap.preprocessing.masks import flag_nodata, masked
+from sitsmap.scheduling.resources import available_cores
 from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
@@ -412,7 +412,7 @@ def _outside(window: Window, src: rasterio.io.DatasetReader) -> bool:
 
 
 def _workers(max_workers: int | None) -> int:
-    return max_workers or min(4, os.cpu_count() or 1)
+    return max_workers or min(4, available_cores())
 
 
 def _window_shape(window: Window) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.jsonfile import write_json
@@ -160,6 +161,17 @@ def load_model(path: Path) -> tuple[ClassifierProtocol, ModelMetadata]:
             f"incomplete or damaged model file ({type(exc).__name__}: {exc})", path
         ) from exc
     return model, metadata
+
+
+def use_threads(model: ClassifierProtocol, threads: int) -> None:
+    """Make ``model`` predict on ``threads`` threads (a worker's share of the cores).
+
+    A model keeps the ``n_jobs`` it was trained with; torch's setting is the process's.
+    """
+    if isinstance(model, DeepClassifier):
+        torch.set_num_threads(threads)
+    elif "n_jobs" in model.get_params():
+        model.set_params(n_jobs=threads)
 
 
 def _plain(value: Any) -> Any:

@@ -112,10 +112,12 @@ def feature_windows(context: RunContext, stack: TileStack, acquisitions: Acquisi
 
 
 def window_features(
-    stack: TileStack, acquisitions: Acquisitions, windows: Sequence[Window]
+    context: RunContext, stack: TileStack, acquisitions: Acquisitions, windows: Sequence[Window]
 ) -> Iterator[tuple[Window, FeatureBlock]]:
     """Yield each window with its features (see :func:`iter_tile_features`).
 
-    A block's arrays are only valid until the next one is yielded.
+    A block's arrays are only valid until the next one is yielded. The task's
+    share of the cores reads the dates.
     """
-    return iter_tile_features(stack, windows, acquisitions.out_dates, acquisitions.bands)
+    dates, bands = acquisitions.out_dates, acquisitions.bands
+    return iter_tile_features(stack, windows, dates, bands, max_workers=context.threads)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from sitsmap.config.schema import Config
@@ -12,10 +12,22 @@ from sitsmap.pipeline.layout import OutputLayout
 
 @dataclass(frozen=True)
 class RunContext:
-    """The configuration of a run and where its outputs go. Holds no mutable state."""
+    """The configuration of a run and where its outputs go. Holds no mutable state.
+
+    Attributes
+    ----------
+    config : Config
+        The run's configuration.
+    fold : str, optional
+        The cross-validation fold the task belongs to.
+    threads : int, optional
+        Cores one task may use: its worker's share (see
+        :mod:`sitsmap.scheduling.resources`); None lets a task use every core.
+    """
 
     config: Config
     fold: str | None = None
+    threads: int | None = None
 
     @cached_property
     def layout(self) -> OutputLayout:
@@ -25,7 +37,7 @@ class RunContext:
 
     def for_fold(self, fold: str | None) -> RunContext:
         """The context of one cross-validation fold (``None``: the plain run)."""
-        return RunContext(self.config, fold) if fold != self.fold else self
+        return replace(self, fold=fold) if fold != self.fold else self
 
     @cached_property
     def nomenclature(self) -> Nomenclature:

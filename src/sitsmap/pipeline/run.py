@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
 from sitsmap.report import write_report
 from sitsmap.scheduling.records import read_records
+from sitsmap.scheduling.resources import available_cores
 from sitsmap.scheduling.runner import plan_tasks, run_graph
 
 LOGGER = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def _fold_names(config: Config, group_field: str | None) -> list[str]:
 
 def _workers(config: Config, workers: int | None) -> int:
     chosen = workers or config.scheduling.workers or config.task_retry_limits.maximum_cpu
-    return max(1, min(chosen, os.cpu_count() or chosen))
+    return max(1, min(chosen, available_cores()))
 
 
 @dataclass(frozen=True)

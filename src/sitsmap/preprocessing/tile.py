@@ -207,15 +207,16 @@ def valid_date_count(
     window: Window,
     bands: Sequence[str],
     datasets: DatasetPool | None = None,
+    max_workers: int | None = None,
 ) -> np.ndarray:
     """Count the valid (clear, in-swath, unsaturated) dates of every pixel of a window.
 
     iota2's ``PixelsValidity``: the same masks and no-data test as
-    :func:`tile_features`, without the gap-filling it does not need. ``datasets`` as
-    for :func:`tile_features`.
+    :func:`tile_features`, without the gap-filling it does not need. ``datasets`` and
+    ``max_workers`` as for :func:`tile_features`.
     """
     count = np.zeros((int(window.height), int(window.width)), dtype=np.uint16)
-    reads = iter_products_window(stack.products, window, bands, stack.sensor, datasets=datasets)
+    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers, datasets)
     for _, invalid in reads:
         count += ~invalid
     return count

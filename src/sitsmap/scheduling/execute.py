@@ -17,6 +17,7 @@ from sitsmap.errors import SitsmapError
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import Task
 from sitsmap.scheduling.records import is_done, mark_done
+from sitsmap.scheduling.resources import task_threads
 
 LOGGER = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
             attempt += 1
             try:
                 LOGGER.info("start %s (attempt %d)", task.key, attempt)
-                task.function(context, **task.arguments)
+                with task_threads(context.threads):
+                    task.function(context, **task.arguments)
                 break
             except Exception as exc:
                 # the traceback goes to the task's log file only: the console gets one line

@@ -12,7 +12,8 @@ from sitsmap.console import progress
 from sitsmap.errors import StepError
 from sitsmap.io.atomic import atomic_path
 from sitsmap.io.raster import open_raster_writer
-from sitsmap.learning.persistence import load_model
+from sitsmap.learning.classical import ClassifierProtocol
+from sitsmap.learning.persistence import load_model, use_threads
 from sitsmap.nomenclature import NODATA_CLASS
 from sitsmap.pipeline.acquisitions import (
     feature_windows,
@@ -21,8 +22,14 @@ from sitsmap.pipeline.acquisitions import (
     window_features,
 )
 from sitsmap.pipeline.context import RunContext
+from sitsmap.preprocessing.features import FeatureBlock
 
 LOGGER = logging.getLogger(__name__)
+
+PREDICT_PIXELS = 16384
+"""Pixels per ``predict_proba`` call. It bounds the pixel-major copy of the features
+that predicting needs (32 MB for 481 features), where a whole window's copy would
+double the window's memory."""
 
 
 def classify_tile(context: RunContext, tile: str, seed: int) -> None:
@@ -37,6 +44,8 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
             layout.model(seed),
         )
     codes = np.asarray(metadata.classes)
+    if context.threads:
+        use_threads(model, context.threads)
     stack = tile_stack(context, tile)
     grid = stack.grid
     with_probabilities = context.config.arg_classification.enable_probability_map
@@ -61,17 +70,26 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
             for band, code in enumerate(codes, start=1):
                 writers["ProbabilityMap"].set_band_description(band, nomenclature.name(code))
         windows = feature_windows(context, stack, acquisitions)
-        for window, block in progress(
-            window_features(stack, acquisitions, windows), f"classifying {tile}", len(windows)
-        ):
-            pixels = block.features[:, block.has_data].T
-            probabilities = (
-                model.predict_proba(pixels)
-                if len(pixels)
-                else np.empty((0, codes.size), dtype=np.float32)
-            )
+        blocks = window_features(context, stack, acquisitions, windows)
+        for window, block in progress(blocks, f"classifying {tile}", len(windows)):
+            probabilities = _predict_by_slices(model, block, codes.size)
             maps = maps_from_probabilities(probabilities, block.has_data, codes, with_probabilities)
             writers["Classif"].write(maps.classes[np.newaxis], window=window)
             writers["Confidence"].write(maps.confidence[np.newaxis], window=window)
             if with_probabilities:
                 writers["ProbabilityMap"].write(maps.probabilities, window=window)
+
+
+def _predict_by_slices(
+    model: ClassifierProtocol, block: FeatureBlock, n_classes: int
+) -> np.ndarray:
+    """Class probabilities ``(n, n_classes)`` of the window's pixels with data, in order."""
+    pixels = np.flatnonzero(block.has_data)
+    features = block.features.reshape(len(block.features), -1)
+    probabilities = np.empty((pixels.size, n_classes), dtype=np.float32)
+    for first in range(0, pixels.size, PREDICT_PIXELS):
+        chosen = pixels[first : first + PREDICT_PIXELS]
+        # gathered band by band (contiguous reads), then made pixel-major as models want it
+        rows = np.ascontiguousarray(features[:, chosen].T)
+        probabilities[first : first + chosen.size] = model.predict_proba(rows)
+    return probabilities

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from sitsmap.learning.deep.trainer import DeepClassifier
 from sitsmap.learning.persistence import ModelMetadata, save_model
 from sitsmap.pipeline.acquisitions import load_acquisitions
 from sitsmap.pipeline.context import RunContext
+from sitsmap.scheduling.resources import available_cores
 from sitsmap.vectors.ground_truth import POLYGON_ID
 
 LOGGER = logging.getLogger(__name__)
@@ -76,6 +76,6 @@ def train(context: RunContext, seed: int) -> None:
 
 
 def _cores(context: RunContext) -> int:
-    """Threads for a classical fit: the cores of one worker's share."""
-    limits = context.config.task_retry_limits
-    return max(1, min(limits.maximum_cpu, os.cpu_count() or 1))
+    """Threads for the fit: the task's share of the cores (all of them when unset)."""
+    maximum = context.config.task_retry_limits.maximum_cpu
+    return context.threads or max(1, min(maximum, available_cores()))

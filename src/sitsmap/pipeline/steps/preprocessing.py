@@ -35,5 +35,5 @@ def preprocess_tile(context: RunContext, tile: str) -> None:
         DatasetPool() as datasets,
     ):
         for window in progress(windows, f"preprocessing {tile}"):
-            count = valid_date_count(stack, window, acquisitions.bands, datasets)
+            count = valid_date_count(stack, window, acquisitions.bands, datasets, context.threads)
             dst.write(count[np.newaxis], window=window)

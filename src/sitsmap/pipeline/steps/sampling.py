@@ -110,7 +110,7 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
     if rows.size:
         stack = tile_stack(context, tile)
         windows = _around_samples(feature_windows(context, stack, acquisitions), rows, cols)
-        for window, block in window_features(stack, acquisitions, windows):
+        for window, block in window_features(context, stack, acquisitions, windows):
             inside = np.flatnonzero(_inside(window, rows, cols))
             values[inside] = block.features[
                 :, rows[inside] - window.row_off, cols[inside] - window.col_off
