@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sitsmap.config.schema import STEP_NAMES
-from sitsmap.learning.deep.trainer import CRITERIA
+from sitsmap.learning.deep.history import CRITERIA
 from sitsmap.nomenclature import Nomenclature
 from sitsmap.report.figures import (
     SCORES,

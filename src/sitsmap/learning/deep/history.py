@@ -12,9 +12,23 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from sitsmap.learning.deep.trainer import CRITERIA, HISTORY_COLUMNS
+__all__ = ["CRITERIA", "HISTORY_COLUMNS", "METRIC_TITLES", "plot_history"]
 
-__all__ = ["METRIC_TITLES", "plot_history"]
+HISTORY_COLUMNS = (
+    "learning_rate",
+    "batch_size",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_oa",
+    "val_kappa",
+    "val_fscore",
+    "seconds",
+)
+"""Columns of ``DeepClassifier.history_``, one row per epoch and grid combination."""
+
+CRITERIA = {"fscore": "val_fscore", "oa": "val_oa", "kappa": "val_kappa", "loss": "val_loss"}
+"""Selection criterion → history column; ``loss`` is minimised, the others maximised."""
 
 METRIC_TITLES = {"val_oa": "Overall accuracy", "val_kappa": "Kappa", "val_fscore": "F-score"}
 """Monitoring metrics of the metric figure, with their axis titles, in drawing order."""

@@ -27,6 +27,7 @@ from torch import nn
 
 from sitsmap.config.schema import DeepLearningParameters
 from sitsmap.errors import ConfigError, InputDataError
+from sitsmap.learning.deep.history import CRITERIA, HISTORY_COLUMNS
 from sitsmap.learning.deep.models import build_network
 
 __all__ = [
@@ -39,22 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-HISTORY_COLUMNS = (
-    "learning_rate",
-    "batch_size",
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "val_oa",
-    "val_kappa",
-    "val_fscore",
-    "seconds",
-)
-"""Columns of :attr:`DeepClassifier.history_`, one row per epoch and grid combination."""
-
-CRITERIA = {"fscore": "val_fscore", "oa": "val_oa", "kappa": "val_kappa", "loss": "val_loss"}
-"""Selection criterion → history column; ``loss`` is minimised, the others maximised."""
 
 FORWARD_ROWS = {"cpu": 8192, "cuda": 65536}
 """Rows per forward pass in ``predict_proba`` and in the monitoring evaluation, per device

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,8 +13,6 @@ from sitsmap.console import progress
 from sitsmap.errors import StepError
 from sitsmap.io.atomic import atomic_path
 from sitsmap.io.raster import open_raster_writer
-from sitsmap.learning.classical import ClassifierProtocol
-from sitsmap.learning.persistence import load_model, use_threads
 from sitsmap.nomenclature import NODATA_CLASS
 from sitsmap.pipeline.acquisitions import (
     feature_windows,
@@ -23,6 +22,9 @@ from sitsmap.pipeline.acquisitions import (
 )
 from sitsmap.pipeline.context import RunContext
 from sitsmap.preprocessing.features import FeatureBlock
+
+if TYPE_CHECKING:
+    from sitsmap.learning.classical import ClassifierProtocol
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ double the window's memory."""
 
 def classify_tile(context: RunContext, tile: str, seed: int) -> None:
     """Write the class, confidence and (optionally) probability maps of ``tile``."""
+    # Imported here, in the worker that classifies (see steps.learning.train).
+    from sitsmap.learning.persistence import load_model, use_threads
+
     layout, nomenclature = context.layout, context.nomenclature
     acquisitions = load_acquisitions(context)
     model, metadata = load_model(layout.model(seed))
