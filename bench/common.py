@@ -57,7 +57,8 @@ def run_sitsmap(args: Sequence[str], cwd: Path | None = None, cores: int | None 
     ``taskset`` would.
     """
     command = [str(SITSMAP), *args]
-    pin = None if cores is None else (lambda: os.sched_setaffinity(0, range(cores)))
+    allowed = sorted(os.sched_getaffinity(0))[: cores or None]
+    pin = None if cores is None else (lambda: os.sched_setaffinity(0, allowed))
     began = time.perf_counter()
     done = subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, check=False, preexec_fn=pin

@@ -84,7 +84,7 @@ def wholly_masked(stack: TileStack, windows: list[Window]) -> int:
     """How many (date, window) reads skip their band decodes: masks flag the whole window."""
     skipped = 0
     for window in windows:
-        for _, invalid in iter_products_window(stack.products, window, ["B2"]):
+        for _, invalid in iter_products_window(stack.products, window, []):  # masks only
             skipped += bool(invalid.all())
     return skipped
 

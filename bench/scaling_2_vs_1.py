@@ -123,7 +123,7 @@ def main() -> None:
     details = {
         "headline": (
             f"4 tiles of {SIZE}², RF: 1 worker (1 core) {one:.1f} s, 2 workers (2 cores) "
-            f"{two:.1f} s, 1 worker on 2 cores {threaded:.1f} s; "
+            f"{two:.1f} s, 1 worker on every core {threaded:.1f} s; "
             f"one worker {e2e['wall_seconds_per_tile']:.1f} s per tile, a {FULL_TILE}² tile "
             f"~{e2e['projected_full_tile_hours_total']:.1f} h"
         ),

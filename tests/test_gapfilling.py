@@ -131,16 +131,21 @@ def test_strided_views_are_read_in_place_with_the_same_result():
     np.testing.assert_array_equal(gapfill(view, valid, dates, out_dates), expected)
 
 
-@pytest.mark.parametrize("shape", [(12, 3, 4, 5), (30, 10, 9, 70)])
-def test_stream_gives_the_same_floats_as_the_batch_kernel(shape):
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((12, 3, 4, 5), np.int16), ((30, 10, 9, 70), np.int16), ((30, 4, 6, 9), np.float64)],
+)
+def test_stream_gives_the_same_floats_as_the_batch_kernel(shape, dtype):
     rng = np.random.default_rng(sum(shape))
     n_dates, n_bands, height, width = shape
-    values = rng.integers(-100, 10000, shape, dtype=np.int16)
+    values = rng.integers(-100, 10000, shape).astype(dtype)
+    if dtype == np.float64:  # reflectances that are not integers
+        values += rng.random(shape)
     valid = rng.random((n_dates, height, width)) < 0.5
     valid[:, 0, :2] = False
     valid[:, 1, :2] = True
     dates = np.sort(rng.choice(300, n_dates, replace=False)).astype(np.float64)
-    out_dates = np.sort(np.concatenate([rng.uniform(-20, 320, 9), dates[[0, -1]]]))
+    out_dates = np.sort(np.concatenate([rng.uniform(-20, 320, 9), dates[[0, 5, -1]]]))
     expected = gapfill(values, valid, dates, out_dates, scale=1e-4)
     out = np.full((len(out_dates), n_bands, height, width), np.nan, dtype=np.float32)
     stream = GapfillStream(out_dates, out, scale=1e-4)

@@ -9,6 +9,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
+from sitsmap.io import sentinel2
 from sitsmap.io.products import find_products, tile_grid_of
 from sitsmap.io.raster import DatasetPool, RasterGrid, write_raster
 from sitsmap.io.sentinel2 import (
@@ -196,16 +197,26 @@ def test_invalid_from_clouds_and_nodata(tmp_path):
     np.testing.assert_array_equal(invalid, expected)
 
 
-def test_a_wholly_cloudy_window_is_invalid_and_its_bands_are_not_decoded(tmp_path):
+def test_a_wholly_cloudy_window_is_invalid_and_its_bands_are_not_decoded(tmp_path, monkeypatch):
     clouds = np.zeros((SIZE, SIZE), dtype=bool)
     clouds[:, :10] = True
     product_dir = make_product(tmp_path / "tile", dt.date(2018, 3, 5), clouds=clouds)
     product = find_products(tmp_path / "tile", "T31TCJ")[0]
-    S2.band_path(product_dir, "B5").write_bytes(b"II*\x00 truncated")  # never decoded
+    decoded = []
+    read_window = sentinel2._read_window
+    monkeypatch.setattr(
+        sentinel2, "_read_window", lambda src, *a: decoded.append(src.name) or read_window(src, *a)
+    )
     reflectance, invalid = read_product_window(product, Window(0, 0, 10, SIZE), S2.band_names)
     assert invalid.all() and (reflectance == S2.nodata).all()
-    with pytest.raises(InputDataError) as error:  # a window with a clear pixel reads B5
-        read_product_window(product, Window(0, 0, 11, SIZE), S2.band_names)
+    assert len(decoded) == len(S2.mask_names)  # the masks only
+    decoded.clear()
+    read_product_window(product, Window(0, 0, 11, SIZE), S2.band_names)  # one clear column
+    assert len(decoded) == len(S2.mask_names) + len(S2.band_names)
+    # a band file that is broken is still an error, decoded or not
+    S2.band_path(product_dir, "B5").write_bytes(b"II*\x00 truncated")
+    with pytest.raises(InputDataError) as error:
+        read_product_window(product, Window(0, 0, 10, SIZE), S2.band_names)
     assert error.value.path == str(S2.band_path(product_dir, "B5"))
 
 

@@ -77,7 +77,9 @@ class DatasetPool:
     ----------
     max_open : int, optional
         Most datasets kept open while idle; beyond it the least recently returned
-        one is closed. Half the process's limit on open files when omitted.
+        one is closed. When omitted, half the process's limit on open files, after
+        raising that limit to its hard maximum (a year of Sentinel-2 dates is about
+        1800 files, above the common default limit of 1024).
 
     Notes
     -----
@@ -93,6 +95,7 @@ class DatasetPool:
         self._max_open = _default_max_open() if max_open is None else max_open
         self._idle: OrderedDict[str, rasterio.io.DatasetReader] = OrderedDict()
         self._lock = threading.Lock()
+        self._closed = False
 
     @contextlib.contextmanager
     def borrow(self, path: PathLike) -> Iterator[rasterio.io.DatasetReader]:
@@ -116,7 +119,7 @@ class DatasetPool:
 
     def _give_back(self, key: str, src: rasterio.io.DatasetReader) -> None:
         with self._lock:
-            surplus = [src] if key in self._idle else []
+            surplus = [src] if key in self._idle or self._closed else []
             if not surplus:
                 self._idle[key] = src
             while len(self._idle) > self._max_open:
@@ -125,9 +128,10 @@ class DatasetPool:
             dataset.close()
 
     def close(self) -> None:
-        """Close every idle dataset."""
+        """Close every idle dataset, and any borrowed one when it is given back."""
         with self._lock:
             idle, self._idle = list(self._idle.values()), OrderedDict()
+            self._closed = True  # a dataset given back later is closed, not kept
         for dataset in idle:
             dataset.close()
 
@@ -139,8 +143,13 @@ class DatasetPool:
 
 
 def _default_max_open() -> int:
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return max(16, (soft if soft != resource.RLIM_INFINITY else 4096) // 2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        target = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        with contextlib.suppress(ValueError, OSError):  # not allowed here: keep the limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(soft if soft != resource.RLIM_INFINITY else 65536, 65536) // 2)
 
 
 def read_grid(path: PathLike) -> RasterGrid:

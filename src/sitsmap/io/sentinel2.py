@@ -50,7 +50,13 @@ __all__ = [
 _MASK_RESOLUTION_INDEX = 1  # the R1 (10 m) masks
 
 # A product's files have no side-car files (.aux.xml, .ovr) worth listing the directory for.
-_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 64}
+# GDAL's block cache (in bytes here) is capped: every block is read once, and the files a
+# DatasetPool keeps open would otherwise keep their blocks up to 5 % of RAM.
+_GDAL_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 64 * 2**20}
+
+MAX_READERS = 4
+"""Most reading threads per window stream: their buffers count in a window's memory
+budget (:func:`sitsmap.preprocessing.tile.working_bytes_per_pixel`)."""
 
 
 def read_product_window(
@@ -129,18 +135,18 @@ def _read_product(
         mask = np.empty(invalid.shape, dtype=np.uint8)
         _read_on_grid(datasets, path, window, base, base, mask, fill=1)
         masks.append(mask)
-    if masked(masks, invalid.shape, out=invalid).all():
-        # Cloudy or out of swath over the whole window: its bands would not be used, so
-        # they are not decoded (a sixth of the dates of a synthetic year, more in winter).
-        reflectance[...] = sensor.nodata
-        return
+    # Cloudy or out of swath over the whole window: its bands would not be used, so they
+    # are opened and checked but not decoded (a sixth of the dates of a synthetic year).
+    wholly_masked = masked(masks, invalid.shape, out=invalid).all()
     for index, name in enumerate(bands):
         band = sensor.band(name)
         path = sensor.band_path(product.path, band.name)
-        _read_on_grid(
-            datasets, path, window, band.resolution, base, reflectance[index], sensor.nodata
-        )
-    flag_nodata(reflectance, sensor.nodata, invalid)
+        out = None if wholly_masked else reflectance[index]
+        _read_on_grid(datasets, path, window, band.resolution, base, out, sensor.nodata)
+    if wholly_masked:
+        reflectance[...] = sensor.nodata
+    else:
+        flag_nodata(reflectance, sensor.nodata, invalid)
 
 
 def read_products_window(
@@ -248,9 +254,10 @@ def iter_products_windows(
     workers = _workers(max_workers)
     reads = [(product, window) for window in windows for product in products]
     largest = max((int(w.height) * int(w.width) for w in windows), default=0)
+    n_buffers = 1 if workers <= 1 else min(read_ahead_dates(workers), len(reads))
     free = [
         (np.empty(len(bands) * largest, dtype=np.int16), np.empty(largest, dtype=bool))
-        for _ in range(min(read_ahead_dates(workers), len(reads)))
+        for _ in range(n_buffers)
     ]
 
     def read(product: Product, window: Window, flat: tuple[np.ndarray, np.ndarray]):
@@ -292,9 +299,10 @@ def read_ahead_dates(max_workers: int | None = None) -> int:
     """How many dates :func:`iter_products_windows` holds at most: its reading buffers.
 
     Twice the reading threads, plus the one the consumer holds, so that a thread
-    finding the consumer busy still has a buffer to read into.
+    finding the consumer busy still has a buffer to read into; one without threads.
     """
-    return 2 * _workers(max_workers) + 1
+    workers = _workers(max_workers)
+    return 1 if workers <= 1 else 2 * workers + 1
 
 
 def block_shape(
@@ -366,12 +374,17 @@ def _read_on_grid(
     window: Window,
     resolution: int,
     base: int,
-    out: np.ndarray,
+    out: np.ndarray | None,
     fill: int,
 ) -> None:
-    """Read ``window`` (base-resolution pixels) of a single-band file into ``out``."""
+    """Read ``window`` (base-resolution pixels) of a single-band file into ``out``.
+
+    With ``out`` None the file is only opened and its pixel size checked.
+    """
     with datasets.borrow(path) as src:
         factor = _factor(src.res[0], resolution, base, path)
+        if out is None:
+            return
         if factor == 1:
             _read_window(src, window, fill, out)
             return
@@ -412,7 +425,7 @@ def _outside(window: Window, src: rasterio.io.DatasetReader) -> bool:
 
 
 def _workers(max_workers: int | None) -> int:
-    return max_workers or min(4, available_cores())
+    return min(MAX_READERS, max_workers or available_cores())
 
 
 def _window_shape(window: Window) -> tuple[int, int]:

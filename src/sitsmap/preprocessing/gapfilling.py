@@ -28,7 +28,8 @@ from numba import njit, prange
 __all__ = ["GapfillStream", "gapfill", "gapfill_into"]
 
 # numba's "workqueue" threading layer aborts when two threads launch parallel kernels at
-# once (e.g. under dask's threaded scheduler); each launch already uses every core.
+# once (e.g. under dask's threaded scheduler). The parallel kernels are short next to the
+# serial fold, so running them one at a time costs little.
 _KERNEL_LOCK = threading.Lock()
 
 
@@ -376,8 +377,8 @@ def _fold_row(
     # valid observation, or repeating itself when it is the first. The loops run output
     # date, then band, then pixel, so that every write runs along one row of one output
     # plane: 2.5x faster than pixel-outer loops, whose writes jump between planes. Weight 1
-    # gives exactly z (a + (z - a) is exact for integers), so the floats are those of
-    # _interpolate.
+    # (on the date itself, or before the first valid date) takes z itself; otherwise the
+    # arithmetic is that of _interpolate, so the floats are the same.
     n_bands, _, width = values.shape
     k_first = k_end
     for col in range(width):
@@ -399,7 +400,8 @@ def _fold_row(
                 if start[col] <= k:
                     a = np.float64(last_values[b, row, col])
                     z = np.float64(values[b, row, col])
-                    out[k, b, row, col] = (a + weight[col] * (z - a)) * scale
+                    w = weight[col]
+                    out[k, b, row, col] = (z if w == 1.0 else a + w * (z - a)) * scale
     for b in range(n_bands):
         for col in range(width):
             if valid[row, col]:

@@ -27,6 +27,9 @@ from sitsmap.scheduling.resources import cores_per_task
 
 LOGGER = logging.getLogger(__name__)
 
+LEARNING_MODULE = "sitsmap.learning.persistence"
+"""Imports every classifier library; the steps import it inside their tasks."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -91,7 +94,9 @@ def run_graph(
     }
     totals = Counter(task.step for task in tasks)
     step_of = {task.key: task.step for task in tasks}
-    modules = sorted({task.function.__module__ for task in tasks})
+    # what the tasks import when they run: their step modules, and the learning libraries
+    # (torch, scikit-learn, LightGBM) that the learning and classification steps import
+    modules = sorted({task.function.__module__ for task in tasks} | {LEARNING_MODULE})
     with StepProgress(totals) as progress:
         if "://" in scheduler:
             _run_distributed(graph, sorted(keys), step_of, progress, scheduler, modules=modules)

@@ -14,16 +14,16 @@ LOGGER = logging.getLogger(__name__)
 class ImportInBackground(WorkerPlugin):
     """Import the tasks' modules on a thread as soon as a worker starts.
 
-    A step's module brings torch, scikit-learn and LightGBM (about 3 s to import).
-    Imported when the worker first unpickles one of its tasks, that time falls on
-    the chain's critical path (a worker idle while another learns would start
-    importing only once handed a classification); imported in the background, it
-    mostly fills idle time.
+    The step modules and the learning libraries they use (torch, scikit-learn,
+    LightGBM: about 2.5 s) are otherwise imported when a worker first unpickles or
+    runs a task that needs them, on the chain's critical path (a worker idle while
+    another learns would start importing only once handed a classification);
+    imported in the background, they mostly fill idle time.
 
     Parameters
     ----------
     modules : list of str
-        Modules to import, e.g. ``["sitsmap.pipeline.steps.learning"]``.
+        Modules to import, e.g. ``["sitsmap.learning.persistence"]``.
     """
 
     def __init__(self, modules: list[str]) -> None:
