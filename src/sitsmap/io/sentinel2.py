@@ -166,7 +166,8 @@ def read_products_window(
     window, bands, sensor
         As for :func:`read_product_window`.
     max_workers : int, optional
-        Reading threads; ``min(4, cores)`` when omitted, 1 reads sequentially.
+        Reading threads, at most :data:`MAX_READERS`; every usable core when omitted, 1
+        reads sequentially.
     datasets : DatasetPool, optional
         Open files to reuse and keep for the next window of the same products.
 
@@ -234,7 +235,8 @@ def iter_products_windows(
     bands, sensor
         As for :func:`read_product_window`.
     max_workers : int, optional
-        Reading threads; ``min(4, cores)`` when omitted, 1 reads in the caller's thread.
+        Reading threads, at most :data:`MAX_READERS`; every usable core when omitted, 1
+        reads in the caller's thread.
     datasets : DatasetPool, optional
         Open files to reuse and keep for the next window of the same products.
 

@@ -119,7 +119,7 @@ def tile_features(
     bands : sequence of str
         Kept bands, in iota2 order.
     max_workers : int, optional
-        Threads reading dates concurrently; ``min(4, cores)`` when omitted.
+        Threads reading dates concurrently (at most 4); every usable core when omitted.
     out : numpy.ndarray of float32, optional
         ``(n_features, h, w)`` array to fill and return as the block's features, e.g. the
         previous window's, once used (see :class:`FeatureBuilder`).
