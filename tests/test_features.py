@@ -10,7 +10,7 @@ from sitsmap.io.raster import RasterGrid
 from sitsmap.preprocessing.features import compute_features, feature_names, index_names
 from sitsmap.preprocessing.gapfilling import gapfill
 from sitsmap.preprocessing.indices import ndvi
-from sitsmap.preprocessing.masks import invalid_mask
+from sitsmap.preprocessing.masks import flag_nodata, masked
 from sitsmap.preprocessing.temporal import common_period, day_numbers, regular_dates
 from sitsmap.preprocessing.tile import row_windows, working_bytes_per_pixel
 from sitsmap.sensors import SENTINEL2_THEIA
@@ -94,7 +94,7 @@ def test_invalid_mask_combines_masks_and_nodata():
     clouds = np.array([[0, 0], [2, 0]], dtype=np.uint8)
     edge = np.zeros((2, 2), dtype=np.uint8)
     saturated = np.array([[0, 0], [0, 1]], dtype=np.uint8)
-    result = invalid_mask([clouds, edge, saturated], reflectance, -10000)
+    result = flag_nodata(reflectance, -10000, masked([clouds, edge, saturated], (2, 2)))
     assert result.tolist() == [[False, True], [True, True]]
 
 

@@ -23,7 +23,20 @@ def test_each_task_gets_its_worker_s_share_of_the_usable_cores(
 
 
 def test_available_cores_is_the_process_affinity():
-    assert resources.available_cores() == len(os.sched_getaffinity(0))
+    """Pinned to one CPU (as ``taskset -c 0`` does), the process counts one core."""
+    import subprocess
+    import sys
+
+    first = min(os.sched_getaffinity(0))
+    code = "from sitsmap.scheduling.resources import available_cores; print(available_cores())"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {first}),
+    )
+    assert done.stdout.strip() == "1"
 
 
 def test_task_threads_limits_numba_and_restores_it():

@@ -181,19 +181,10 @@ def read_products_window(
     height, width = _window_shape(window)
     reflectance = np.empty((len(products), len(bands), height, width), dtype=np.int16)
     invalid = np.empty((len(products), height, width), dtype=bool)
-
-    def read(index: int) -> None:
-        read_product_window_into(
-            products[index], window, bands, reflectance[index], invalid[index], sensor, datasets
-        )
-
-    workers = _workers(max_workers)
-    if workers <= 1 or len(products) <= 1:
-        for index in range(len(products)):
-            read(index)
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2read") as pool:
-            list(pool.map(read, range(len(products))))
+    reads = iter_products_window(products, window, bands, sensor, max_workers, datasets)
+    for index, (date_reflectance, date_invalid) in enumerate(reads):
+        reflectance[index] = date_reflectance
+        invalid[index] = date_invalid
     return reflectance, invalid
 
 

@@ -12,35 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["flag_nodata", "invalid_mask", "masked"]
-
-
-def invalid_mask(
-    masks: Sequence[np.ndarray],
-    reflectance: np.ndarray,
-    nodata: int,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """Return True where any mask is non-zero or any band equals ``nodata``.
-
-    Parameters
-    ----------
-    masks : sequence of numpy.ndarray
-        ``(H, W)`` mask rasters (CLM, EDG, SAT bit fields): 0 means clear.
-    reflectance : numpy.ndarray
-        ``(B, H, W)`` bands of the same date and grid.
-    nodata : int
-        The bands' no-data value.
-    out : numpy.ndarray of bool, optional
-        ``(H, W)`` array to write into (e.g. one date of a preallocated stack).
-
-    Returns
-    -------
-    numpy.ndarray of bool
-        ``(H, W)``: True where the observation must not be used.
-    """
-    invalid = masked(masks, reflectance.shape[1:], out)
-    return flag_nodata(reflectance, nodata, invalid)
+__all__ = ["flag_nodata", "masked"]
 
 
 def masked(
