@@ -197,6 +197,7 @@ def test_steps_command_lists_state(finished_run, small_world):
     args = [
         "steps",
         str(small_world / "config.yaml"),
+        *sum((["--set", s] for s in FAST), []),
         "--set",
         f"chain.output_path={finished_run.layout.root}",
     ]
@@ -205,6 +206,7 @@ def test_steps_command_lists_state(finished_run, small_world):
     lines = result.output.strip().splitlines()
     assert lines[0].split()[0] == "init" and "done" in lines[0]
     assert len(lines) == 8
+    assert all(line.split()[2] == "done" for line in lines)
 
 
 def test_threads_scheduler_gives_the_same_map(finished_run, small_world, tmp_path):

@@ -1,4 +1,7 @@
+import hashlib
+import io
 import json
+import zipfile
 
 import matplotlib.figure
 import numpy as np
@@ -8,7 +11,7 @@ import torch
 from sitsmap.config.schema import ArgTrain
 from sitsmap.errors import InputDataError
 from sitsmap.io.figures import save_figure
-from sitsmap.io.models import sidecar_path, write_model_file
+from sitsmap.io.models import MANIFEST, sidecar_path, write_model_file
 from sitsmap.learning.classical import make_classifier
 from sitsmap.learning.deep.trainer import DeepClassifier
 from sitsmap.learning.persistence import ModelMetadata, load_model, save_model
@@ -71,18 +74,21 @@ def fitted(kind, samples):
 def test_round_trip_predicts_identically(tmp_path, samples, kind):
     X = samples[0]
     model = fitted(kind, samples)
-    path = tmp_path / "models" / f"model_seed0.{'joblib' if kind in ('rf', 'lightgbm') else 'pt'}"
+    path = tmp_path / "model" / "seed_0" / "model.bin"
     meta = metadata(kind, region="1", samples=np.int64(len(X)))
-    save_model(path, model, meta)
-    loaded, loaded_meta = load_model(path)
+    digest = save_model(path, model, meta)
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded, loaded_meta = load_model(path, digest)
     assert loaded_meta == metadata(kind, region="1", samples=len(X))
     assert type(loaded) is type(model)
     np.testing.assert_array_equal(loaded.classes_, CODES)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.predict_proba(X).dtype == np.float32
     assert not list(path.parent.glob(".tmp-*"))
     sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["model_class"] == type(model).__name__
+    assert sidecar["sha256"] == digest
     assert sidecar["classes"] == CODES
     assert sidecar["dates"] == meta.dates
     assert sidecar["extra"] == {"region": "1", "samples": len(X)}
@@ -90,11 +96,15 @@ def test_round_trip_predicts_identically(tmp_path, samples, kind):
 
 def test_deep_model_file_is_weights_not_pickled_code(tmp_path, samples):
     model = fitted("MLPClassifier", samples)
-    path = tmp_path / "model.pt"
+    path = tmp_path / "model.bin"
     save_model(path, model, metadata("MLPClassifier"))
-    payload = torch.load(path, weights_only=True)  # refuses pickled classes
-    assert payload["kind"] == "deep"
-    assert set(payload["deep"]["state_dict"]) == set(model.module_.state_dict())
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted([MANIFEST, "network.pt"])
+        manifest = json.loads(archive.read(MANIFEST))
+        network = archive.read("network.pt")
+    assert manifest["kind"] == "deep"
+    payload = torch.load(io.BytesIO(network), weights_only=True)  # refuses pickled classes
+    assert set(payload["state_dict"]) == set(model.module_.state_dict())
     loaded, _ = load_model(path)
     assert loaded.best_params_ == model.best_params_
     np.testing.assert_array_equal(loaded.mean_, model.mean_)
@@ -103,13 +113,27 @@ def test_deep_model_file_is_weights_not_pickled_code(tmp_path, samples):
     assert json.loads(sidecar_path(path).read_text())["best_params"] == model.best_params_
 
 
+@pytest.mark.parametrize(
+    ("kind", "members"),
+    [("rf", ["forest.skops"]), ("lightgbm", ["booster.txt"])],
+)
+def test_classical_model_files_hold_no_pickle(tmp_path, samples, kind, members):
+    path = tmp_path / "model.bin"
+    save_model(path, fitted(kind, samples), metadata(kind))
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted([MANIFEST, *members])
+        manifest = json.loads(archive.read(MANIFEST))
+    assert manifest["format"] == "sitsmap-model"
+    assert manifest["kind"] == kind
+
+
 def test_missing_model_file(tmp_path):
     with pytest.raises(InputDataError, match="not found") as caught:
         load_model(tmp_path / "absent.pt")
     assert "absent.pt" in str(caught.value)
 
 
-@pytest.mark.parametrize("kind", ["rf", "MLPClassifier"])
+@pytest.mark.parametrize("kind", ["rf", "lightgbm", "MLPClassifier"])
 def test_corrupt_model_file(tmp_path, samples, kind):
     path = tmp_path / "model.bin"
     save_model(path, fitted(kind, samples), metadata(kind))
@@ -126,25 +150,38 @@ def test_garbage_and_foreign_files(tmp_path):
     with pytest.raises(InputDataError, match="cannot read model"):
         load_model(garbage)
     foreign = tmp_path / "foreign.pt"
-    write_model_file(foreign, {"weights": torch.zeros(3)}, "torch")
+    torch.save({"weights": torch.zeros(3)}, foreign)  # a zip archive, but no manifest
     with pytest.raises(InputDataError, match="not a sitsmap model"):
         load_model(foreign)
-    damaged = tmp_path / "damaged.pt"
-    write_model_file(damaged, {"format": "sitsmap-model", "version": 1, "kind": "deep"}, "torch")
+    other = tmp_path / "other.bin"
+    write_model_file(other, {"format": "something-else"}, {})
+    with pytest.raises(InputDataError, match="not a sitsmap model"):
+        load_model(other)
+    damaged = tmp_path / "damaged.bin"
+    write_model_file(damaged, {"format": "sitsmap-model", "version": 2, "kind": "deep"}, {})
     with pytest.raises(InputDataError, match="damaged"):
         load_model(damaged)
-    newer = tmp_path / "newer.pt"
-    write_model_file(newer, {"format": "sitsmap-model", "version": 99}, "torch")
+    unknown = tmp_path / "unknown.bin"
+    manifest = {"format": "sitsmap-model", "version": 2, "kind": "svm", "metadata": {}}
+    write_model_file(unknown, {**manifest, "state": {}}, {})
+    with pytest.raises(InputDataError, match="damaged"):
+        load_model(unknown)
+    newer = tmp_path / "newer.bin"
+    write_model_file(newer, {"format": "sitsmap-model", "version": 99}, {})
     with pytest.raises(InputDataError, match="newer"):
         load_model(newer)
+    older = tmp_path / "older.bin"
+    write_model_file(older, {"format": "sitsmap-model", "version": 1}, {})
+    with pytest.raises(InputDataError, match="no longer read"):
+        load_model(older)
 
 
 def test_metadata_must_match_model_classes(tmp_path, samples):
     model = fitted("rf", samples)
     wrong = ModelMetadata("rf", [1, 2, 3], [], [], [], 0)
     with pytest.raises(ValueError, match="differ"):
-        save_model(tmp_path / "model.joblib", model, wrong)
-    assert not (tmp_path / "model.joblib").exists()
+        save_model(tmp_path / "model.bin", model, wrong)
+    assert not (tmp_path / "model.bin").exists()
 
 
 def test_save_figure_writes_png_atomically(tmp_path):

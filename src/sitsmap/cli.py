@@ -133,6 +133,7 @@ _SET = click.option(
 @click.option("--last-step", type=click.Choice(STEP_NAMES), help="Last step to run.")
 @click.option("--scheduler", help="synchronous | threads | processes | tcp://host:port.")
 @click.option("--workers", type=click.IntRange(1), help="Parallel workers.")
+@click.option("--dry-run", is_flag=True, help="Print the tasks that would run, and why; run none.")
 def run(
     config_path: Path,
     overrides: tuple[str, ...],
@@ -140,13 +141,21 @@ def run(
     last_step: str | None,
     scheduler: str | None,
     workers: int | None,
+    dry_run: bool,
 ) -> None:
-    """Run the land-cover chain of CONFIG (resumes where an earlier run stopped)."""
+    """Run the land-cover chain of CONFIG: the tasks that are missing or out of date.
+
+    A task is out of date when a configuration value it reads, one of its input
+    files, a task it needs or sitsmap's version changed since it ran.
+    """
     from sitsmap.config import load_config
-    from sitsmap.pipeline.run import run_chain
+    from sitsmap.pipeline.run import plan_chain, run_chain
 
     config = load_config(config_path, overrides)
-    context = run_chain(config, first_step, last_step, scheduler, workers)
+    if dry_run:
+        click.echo(plan_chain(config, first_step, last_step).describe(), nl=False)
+        return
+    context = run_chain(config, first_step, last_step, scheduler, workers, config_path)
     _echo_outputs(context)
 
 
@@ -175,7 +184,8 @@ def crossval(
     from sitsmap.config import load_config
     from sitsmap.pipeline.run import run_crossval
 
-    context = run_crossval(load_config(config_path, overrides), group_field, scheduler, workers)
+    config = load_config(config_path, overrides)
+    context = run_crossval(config, group_field, scheduler, workers, config_path)
     summary = context.layout.crossval / "summary.txt"
     click.echo(summary.read_text(encoding="utf-8"), nl=False)
     click.echo(f"summary (JSON): {context.layout.crossval / 'summary.json'}")
@@ -185,15 +195,19 @@ def crossval(
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @_SET
 def steps(config_path: Path, overrides: tuple[str, ...]) -> None:
-    """List the chain's steps and how many of their tasks are done."""
+    """List the chain's steps: done, stale (and why) or missing, for CONFIG's own tasks."""
     from sitsmap.config import load_config
     from sitsmap.pipeline.run import step_states
 
     for state in step_states(load_config(config_path, overrides)):
-        mark = "done" if state.done == state.total else ("partial" if state.done else "to do")
         click.echo(
-            f"{state.step:<15} {state.done:>3}/{state.total:<3} {mark:<8} {state.seconds:8.1f} s"
+            f"{state.step:<15} {state.done:>3}/{state.total:<3} {state.state:<8} "
+            f"{state.seconds:8.1f} s"
         )
+        for reason in state.reasons[:5]:
+            click.echo(f"{'':<20}stale: {reason}")
+        if len(state.reasons) > 5:
+            click.echo(f"{'':<20}… and {len(state.reasons) - 5} more")
 
 
 @cli.command()

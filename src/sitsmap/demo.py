@@ -65,4 +65,4 @@ def run_demo(
     else:
         LOGGER.info("reusing the world in %s", out_dir)
     config = load_config(config_path, (*DEMO_OVERRIDES, *overrides))
-    return run_chain(config, scheduler=scheduler, workers=workers)
+    return run_chain(config, scheduler=scheduler, workers=workers, config_path=config_path)

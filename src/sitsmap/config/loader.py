@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,8 +19,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sitsmap.config.checks import ineffective_settings
 from sitsmap.config.schema import Config
 from sitsmap.errors import ConfigError, InputDataError
+
+CONFIG_LOGGER = logging.getLogger("sitsmap.config")
+"""Where warnings about the configuration go (the console shows them)."""
 
 _PATH_KEYS = {
     ("chain", "output_path"),
@@ -56,10 +61,7 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
         If the file cannot be read.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputDataError(f"cannot read configuration ({exc.strerror})", path) from exc
+    text = _read_text(path)
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -69,6 +71,31 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a mapping of sections", path)
     return config_from_mapping(raw, overrides, base_dir=path.parent, source=path)
+
+
+def _read_text(path: Path) -> str:
+    """The configuration file's text; one clear error if it is not UTF-8 text.
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be read.
+    ConfigError
+        If it is binary or not UTF-8 (e.g. a Latin-1 file, or a GeoTIFF given by mistake).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputDataError(f"cannot read configuration ({exc.strerror})", path) from exc
+    if b"\x00" in data:  # no text file holds a NUL byte
+        raise ConfigError(f"not a text file (byte 0x00 at position {data.index(0)})", path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        raise ConfigError(
+            f"not a UTF-8 text file (byte 0x{byte:02x} at position {exc.start})", path
+        ) from None
 
 
 def config_from_mapping(
@@ -85,9 +112,24 @@ def config_from_mapping(
     if base_dir is not None:
         _resolve_paths(data, base_dir)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc), source) from exc
+    if config_to_mapping(config) != data:
+        _warn_ineffective(config, source)
+    return config
+
+
+def _warn_ineffective(config: Config, source: str | os.PathLike[str] | None) -> None:
+    """Log a warning for each key that has no effect (see :func:`ineffective_settings`).
+
+    Not called on a resolved configuration (every key, as :func:`dump_config`
+    writes it, like a run's ``config.yaml`` read again by the report): its
+    keys were checked when the run's own configuration was loaded.
+    """
+    prefix = f"{source}: " if source is not None else ""
+    for message in ineffective_settings(config):
+        CONFIG_LOGGER.warning("%s%s", prefix, message)
 
 
 def apply_override(data: dict[str, Any], assignment: str, source: Any = None) -> None:

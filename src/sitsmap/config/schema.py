@@ -8,6 +8,7 @@ needs, never the raw mapping.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,10 @@ StepName = Literal[
     "mosaic",
     "validation",
 ]
+
+
+_TILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+"""What a tile name may hold: it names folders and files of the output tree."""
 
 
 class Section(BaseModel):
@@ -83,8 +88,11 @@ class Chain(Section):
     ratio: float = Field(
         0.5, gt=0, lt=1, description="Fraction of each class's polygons used for learning."
     )
-    region_path: Path | None = Field(None, description="Eco-climatic regions (one model each).")
-    region_field: str = Field("region", description="Region field of region_path.")
+    region_path: Path | None = Field(
+        None,
+        description="Eco-climatic regions, one model each: not supported yet, an error when set.",
+    )
+    region_field: str = Field("region", description="Region field of region_path (unused).")
     merge_final_classifications: bool = Field(
         False, description="Fuse the runs' maps by majority voting (needs runs > 1)."
     )
@@ -116,6 +124,21 @@ class Chain(Section):
             raise ValueError("list at least one tile")
         if len(set(value)) != len(value):
             raise ValueError("a tile is listed twice")
+        bad = [tile for tile in value if not _TILE_NAME.fullmatch(tile)]
+        if bad:
+            raise ValueError(
+                f"tile name(s) {bad} may hold only letters, digits, '_' and '-' (like T31TCJ)"
+            )
+        return value
+
+    @field_validator("region_path")
+    @classmethod
+    def _no_regions(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            raise ValueError(
+                "one model per eco-region is not supported yet; remove the key "
+                "(the whole area gets one model)"
+            )
         return value
 
     @field_validator("spatial_resolution", mode="before")
@@ -359,6 +382,16 @@ class Config(Section):
     python_data_managing: PythonDataManaging = Field(default_factory=PythonDataManaging)
     task_retry_limits: TaskRetryLimits = Field(default_factory=TaskRetryLimits)
     scheduling: Scheduling = Field(default_factory=Scheduling)
+
+    @model_validator(mode="after")
+    def _fusion_needs_runs(self) -> Config:
+        if self.chain.merge_final_classifications and self.arg_train.runs < 2:
+            raise ValueError(
+                "chain.merge_final_classifications is true but arg_train.runs is "
+                f"{self.arg_train.runs}: the fusion needs 2 runs or more; "
+                "raise runs or set merge_final_classifications to false"
+            )
+        return self
 
     @property
     def seeds(self) -> list[int]:

@@ -1,45 +1,45 @@
-"""Model files: a torch archive (deep networks) or a joblib pickle (forests).
+"""Model files: a zip archive of a JSON manifest and data members, never a pickle.
 
-The JSON sidecar (``<model>.json``) is written with :mod:`sitsmap.io.jsonfile`.
-This module only moves bytes; :mod:`sitsmap.learning.persistence` decides
-what goes in them. Deep models are read with ``torch.load(weights_only=True)``,
-so a model file cannot run code; joblib files are pickles, to be trusted like
-any program.
+A model file (``model/seed_N/model.bin``) is a zip archive written here with
+:mod:`zipfile`: ``sitsmap.json`` (the manifest: format, version, kind,
+metadata, plain parameters) and the members that hold the fitted model, in
+formats that cannot run code when read — a ``torch.save`` state dict read
+with ``weights_only=True``, a :mod:`skops` file read with an explicit list
+of trusted types, or LightGBM's text model. Output folders are shared and
+outlive runs, so a file planted there must not run code when a later run
+reads it, as a pickle (``joblib``) would.
+
+:func:`write_model_file` returns the file's SHA-256, which the learning task
+keeps in its completion record; :func:`read_model_file` checks it before it
+parses anything. The JSON sidecar (``<model>.json``) is written with
+:mod:`sitsmap.io.jsonfile`. This module only moves bytes;
+:mod:`sitsmap.learning.persistence` decides what goes in them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
-import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
-
-import joblib
-import torch
+from typing import Any
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.atomic import atomic_path
 
-__all__ = ["read_model_file", "sidecar_path", "write_model_file"]
+__all__ = ["MANIFEST", "read_model_file", "sidecar_path", "write_model_file"]
 
 PathLike = str | os.PathLike[str]
-ModelFormat = Literal["torch", "joblib"]
 
-_READ_ERRORS = (
-    OSError,
-    EOFError,
-    RuntimeError,
-    ValueError,
-    pickle.UnpicklingError,
-    zipfile.BadZipFile,
-    AttributeError,
-    ImportError,
-    IndexError,
-    KeyError,
-    TypeError,
+MANIFEST = "sitsmap.json"
+"""Name of the JSON manifest inside a model archive."""
+
+_NOT_A_MODEL = (
+    "not a sitsmap model file (pickles and older model files are not read): "
+    "rerun from --first-step learning"
 )
-"""What torch.load and joblib.load raise on a truncated, damaged or foreign file."""
 
 
 def sidecar_path(path: PathLike) -> Path:
@@ -48,38 +48,96 @@ def sidecar_path(path: PathLike) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def write_model_file(path: PathLike, payload: dict[str, Any], file_format: ModelFormat) -> None:
-    """Write ``payload`` to ``path`` atomically with ``torch.save`` or ``joblib.dump``."""
+def write_model_file(path: PathLike, manifest: dict[str, Any], members: dict[str, bytes]) -> str:
+    """Write a model archive atomically and return its SHA-256 hex digest.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The model file.
+    manifest : dict
+        JSON values, stored as ``sitsmap.json``.
+    members : dict of str to bytes
+        The other members of the archive, by name.
+
+    Returns
+    -------
+    str
+        SHA-256 of the file written, as lowercase hex.
+    """
+    if MANIFEST in members:
+        raise ValueError(f"{MANIFEST} is the manifest's name, not a member's")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=1))
+        for name, data in members.items():
+            archive.writestr(name, data)
+    data = buffer.getvalue()
     with atomic_path(path) as tmp:
-        if file_format == "torch":
-            torch.save(payload, tmp)
-        else:
-            joblib.dump(payload, tmp)
+        tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def read_model_file(path: PathLike) -> dict[str, Any]:
-    """Read a file written by :func:`write_model_file` (the format is recognised).
+def read_model_file(
+    path: PathLike, expected_sha256: str | None = None
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read a file written by :func:`write_model_file`; run none of its content.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The model file.
+    expected_sha256 : str, optional
+        The digest :func:`write_model_file` returned; checked before anything
+        is parsed. ``None``: no check.
+
+    Returns
+    -------
+    manifest : dict
+        The JSON manifest.
+    members : dict of str to bytes
+        The other members, by name.
 
     Raises
     ------
     InputDataError
-        If the file is missing, unreadable, truncated or not a model payload.
+        If the file is missing, unreadable, differs from ``expected_sha256``,
+        or is not a model archive (a pickle, a truncated or foreign file).
     """
     path = Path(path)
     if not path.is_file():
         raise InputDataError("model file not found", path)
     try:
-        if zipfile.is_zipfile(path):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            payload = joblib.load(path)
-    except _READ_ERRORS as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputDataError(f"cannot read model ({_first_line(exc)})", path) from exc
+    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256.lower():
+        raise InputDataError(
+            "model file does not match the learning task's completion record "
+            "(checksum differs): rerun from --first-step learning",
+            path,
+        )
+    members = _unzip(data, path)
+    try:
+        manifest = json.loads(members.pop(MANIFEST))
+    except (KeyError, ValueError) as exc:
+        raise InputDataError(_NOT_A_MODEL, path) from exc
+    if not isinstance(manifest, dict):
+        raise InputDataError(_NOT_A_MODEL, path)
+    return manifest, members
+
+
+def _unzip(data: bytes, path: Path) -> dict[str, bytes]:
+    """Return the members of the zip archive ``data`` (the bytes of ``path``) by name."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise InputDataError(f"cannot read model (not a zip archive); {_NOT_A_MODEL}", path)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise InputDataError(
             f"cannot read model ({type(exc).__name__}: {_first_line(exc)})", path
         ) from exc
-    if not isinstance(payload, dict):
-        raise InputDataError("not a sitsmap model file", path)
-    return payload
 
 
 def _first_line(exc: BaseException) -> str:

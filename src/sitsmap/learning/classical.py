@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import lightgbm
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.preprocessing import LabelEncoder
 
 from sitsmap.config.schema import ArgTrain
 from sitsmap.learning.deep.trainer import DeepClassifier
@@ -72,6 +73,19 @@ class RandomForest(RandomForestClassifier):
         """Return class probabilities as float32, columns in ``classes_`` order."""
         return super().predict_proba(X).astype(np.float32)
 
+    def to_sklearn(self) -> RandomForestClassifier:
+        """Return the fitted forest as a plain scikit-learn estimator (same trees, shared)."""
+        forest = RandomForestClassifier(**self.get_params())
+        forest.__dict__.update(self.__dict__)
+        return forest
+
+    @classmethod
+    def from_sklearn(cls, forest: RandomForestClassifier) -> RandomForest:
+        """Wrap a fitted scikit-learn forest (e.g. :meth:`to_sklearn`'s) back into this class."""
+        model = cls(**forest.get_params())
+        model.__dict__.update(forest.__dict__)
+        return model
+
 
 class LightGBM(lightgbm.LGBMClassifier):
     """LightGBM's classifier with the chain's ``fit(X, y, groups)`` and float32 output."""
@@ -88,6 +102,42 @@ class LightGBM(lightgbm.LGBMClassifier):
         """
         result = super().predict_proba(X, *args, **kwargs)
         return result if args or kwargs else result.astype(np.float32)
+
+    def get_state(self) -> tuple[str, dict[str, Any]]:
+        """Return the fitted model as LightGBM's text model and plain JSON values.
+
+        The text holds every tree (LightGBM's own format); the JSON values,
+        the estimator's parameters and what ``fit`` learnt besides the trees.
+        """
+        if not isinstance(self._objective, str):
+            raise ValueError("a LightGBM model with a custom objective function cannot be saved")
+        state = {
+            "params": self.get_params(),
+            "classes": np.asarray(self.classes_).tolist(),
+            "classes_dtype": np.asarray(self.classes_).dtype.str,
+            "objective": self._objective,
+            "n_features_in": int(self.n_features_in_),
+            "best_iteration": int(self._Booster.best_iteration),
+        }
+        return self._Booster.model_to_string(num_iteration=-1), state
+
+    @classmethod
+    def from_state(cls, model_text: str, state: dict[str, Any]) -> LightGBM:
+        """Rebuild a fitted classifier from :meth:`get_state`'s output."""
+        model = cls(**state["params"])
+        booster = lightgbm.Booster(model_str=model_text)
+        booster.best_iteration = int(state["best_iteration"])
+        classes = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
+        model._Booster = booster
+        model._le = LabelEncoder().fit(classes)
+        model._classes = model._le.classes_
+        model._n_classes = len(classes)
+        model._class_map = {c: i for i, c in enumerate(classes.tolist())}
+        model._objective = str(state["objective"])
+        model._n_features = booster.num_feature()
+        model.fitted_ = True
+        model.n_features_in_ = int(state["n_features_in"])
+        return model
 
 
 def random_forest_parameters(otb_options: Mapping[str, float | int]) -> dict[str, int | None]:

@@ -1,38 +1,91 @@
 """Save a fitted classifier with what the classification step must know to use it.
 
-A model file holds the classifier and its :class:`ModelMetadata` (classes,
-feature names, dates, bands, seed); a ``<path>.json`` sidecar repeats the
-metadata for people. Deep models are stored as a ``state_dict`` with the
-arguments that rebuild the network (``torch.save``, read back with
-``weights_only=True``); forests and LightGBM models with joblib.
+A model file (see :mod:`sitsmap.io.models`) is a zip archive: a JSON manifest
+with the :class:`ModelMetadata` (classes, feature names, dates, bands, seed)
+and the plain parameters, and one member in a format that cannot run code
+when read:
+
+- deep networks: ``network.pt``, a ``state_dict`` with the arguments that
+  rebuild the network (``torch.save``, read back with ``weights_only=True``);
+- random forests: ``forest.skops``, the plain scikit-learn estimator
+  (:mod:`skops.io`, read back trusting only :data:`TRUSTED_SKOPS_TYPES`);
+- LightGBM: ``booster.txt``, LightGBM's own text model, the wrapper being
+  rebuilt from the manifest's parameters and classes.
+
+No pickle is written or read: an output folder may hold a planted file, and
+reading a model must not run its code. :func:`save_model` returns the file's
+SHA-256, kept in the learning task's completion record, and
+:func:`load_model` refuses a file that no longer matches it. A ``<path>.json``
+sidecar repeats the metadata for people.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import pickle
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import skops.io
 import torch
+from lightgbm.basic import LightGBMError
+from sklearn.ensemble import RandomForestClassifier
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.jsonfile import write_json
 from sitsmap.io.models import read_model_file, sidecar_path, write_model_file
-from sitsmap.learning.classical import ClassifierProtocol
+from sitsmap.learning.classical import ClassifierProtocol, LightGBM, RandomForest
 from sitsmap.learning.deep.trainer import DeepClassifier
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelMetadata", "load_model", "save_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TRUSTED_SKOPS_TYPES",
+    "ModelMetadata",
+    "load_model",
+    "save_model",
+]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "sitsmap-model"
 """Marker stored in every model file."""
 
-FORMAT_VERSION = 1
-"""Version of the model file layout; a file from a newer version is refused."""
+FORMAT_VERSION = 2
+"""Version of the model file layout; a file from a newer version is refused.
+
+Version 1 files (a torch archive or a joblib pickle) are not read."""
+
+TRUSTED_SKOPS_TYPES = [
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+]
+"""The only types, besides skops' built-in safe ones, a forest member may hold."""
+
+MEMBERS = {"deep": "network.pt", "rf": "forest.skops", "lightgbm": "booster.txt"}
+"""The archive member holding each kind of model."""
+
+_READ_ERRORS = (
+    AttributeError,
+    EOFError,
+    ImportError,
+    IndexError,
+    KeyError,
+    OSError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
+"""What decoding a damaged member raises (torch, skops, LightGBM, the rebuilds)."""
 
 
 @dataclass(frozen=True)
@@ -79,22 +132,28 @@ class ModelMetadata:
         return cls(**known)
 
 
-def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -> None:
+def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -> str:
     """Write a fitted classifier and its metadata, atomically, plus a ``<path>.json`` sidecar.
 
     Parameters
     ----------
     path : Path
-        Model file to write (conventionally ``.pt`` for deep models, ``.joblib`` otherwise).
+        Model file to write (the chain's is ``model/seed_N/model.bin``).
     model : ClassifierProtocol
         A fitted classifier from :func:`~sitsmap.learning.classical.make_classifier`.
     metadata : ModelMetadata
         What the model was trained on.
 
+    Returns
+    -------
+    str
+        SHA-256 hex digest of the model file, for :func:`load_model`'s check.
+
     Raises
     ------
     ValueError
-        If ``metadata.classes`` differ from the model's ``classes_``.
+        If ``metadata.classes`` differ from the model's ``classes_``, or the
+        model is of a kind that cannot be saved without a pickle.
     """
     model_classes = [int(c) for c in np.asarray(model.classes_)]
     if model_classes != [int(c) for c in metadata.classes]:
@@ -102,65 +161,118 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
             f"metadata classes {list(metadata.classes)} differ from the model's "
             f"classes_ {model_classes}"
         )
-    described = json.dumps(metadata.to_dict(), default=_plain)
-    payload: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "metadata": described}
+    described = json.loads(json.dumps(metadata.to_dict(), default=_plain))
+    kind, state, member = _encode(model)
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "kind": kind,
+        "metadata": described,
+        "state": state,
+    }
+    digest = write_model_file(path, manifest, {MEMBERS[kind]: member})
     sidecar: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "model_class": type(model).__name__,
-        **json.loads(described),
+        "sha256": digest,
+        **described,
     }
     if isinstance(model, DeepClassifier):
-        payload["kind"] = "deep"
-        state = model.get_state()
-        payload["deep"] = state
         sidecar["best_params"] = model.best_params_
-        sidecar["training"] = state["params"]
-        write_model_file(path, payload, "torch")
+        sidecar["training"] = model.get_state()["params"]
     else:
-        payload["kind"] = "estimator"
-        payload["estimator"] = model
         sidecar["training"] = _plain_params(model)
-        write_model_file(path, payload, "joblib")
     write_json(sidecar_path(path), sidecar)
     log.info("saved %s model to %s", metadata.classifier, path)
+    return digest
 
 
-def load_model(path: Path) -> tuple[ClassifierProtocol, ModelMetadata]:
-    """Read a model written by :func:`save_model`.
+def load_model(
+    path: Path, expected_sha256: str | None = None
+) -> tuple[ClassifierProtocol, ModelMetadata]:
+    """Read a model written by :func:`save_model`; no code stored in the file runs.
+
+    Parameters
+    ----------
+    path : Path
+        The model file.
+    expected_sha256 : str, optional
+        The digest :func:`save_model` returned (from the learning task's
+        completion record), checked before anything is parsed. ``None``: no check.
 
     Returns
     -------
     model : ClassifierProtocol
-        The fitted classifier; a deep model predicts exactly as when saved.
+        The fitted classifier; it predicts exactly as when saved.
     metadata : ModelMetadata
         What it was trained on.
 
     Raises
     ------
     InputDataError
-        If the file is missing, corrupt, not a sitsmap model or from a newer sitsmap.
+        If the file is missing, differs from ``expected_sha256``, is corrupt,
+        is not a sitsmap model (a pickle, say), holds a type sitsmap does not
+        trust, or is from a newer sitsmap.
     """
-    payload = read_model_file(path)
-    if payload.get("format") != FORMAT:
+    manifest, members = read_model_file(path, expected_sha256)
+    if manifest.get("format") != FORMAT:
         raise InputDataError("not a sitsmap model file", path)
-    if payload.get("version", 0) > FORMAT_VERSION:
+    version = manifest.get("version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise InputDataError(
-            f"model file version {payload['version']} is newer than this sitsmap's "
+            f"model file version {version} is newer than this sitsmap's "
             f"({FORMAT_VERSION}); upgrade sitsmap",
             path,
         )
-    try:
-        metadata = ModelMetadata.from_dict(json.loads(payload["metadata"]))
-        if payload["kind"] == "deep":
-            model = DeepClassifier.from_state(payload["deep"])
-        else:
-            model = payload["estimator"]
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    if version < FORMAT_VERSION:
         raise InputDataError(
-            f"incomplete or damaged model file ({type(exc).__name__}: {exc})", path
+            f"model file version {version} is no longer read: rerun from --first-step learning",
+            path,
+        )
+    try:
+        metadata = ModelMetadata.from_dict(manifest["metadata"])
+        kind = manifest["kind"]
+        model = _decode(kind, manifest["state"], members[MEMBERS[kind]])
+    except UntrustedTypesFoundException as exc:
+        raise InputDataError(
+            f"model file holds types sitsmap does not trust ({_first_line(exc)})", path
+        ) from exc
+    except (*_READ_ERRORS, LightGBMError) as exc:
+        raise InputDataError(
+            f"incomplete or damaged model file ({type(exc).__name__}: {_first_line(exc)})", path
         ) from exc
     return model, metadata
+
+
+def _encode(model: ClassifierProtocol) -> tuple[str, dict[str, Any], bytes]:
+    """Return a fitted model's kind, plain JSON state and archive member bytes."""
+    if isinstance(model, DeepClassifier):
+        buffer = io.BytesIO()
+        torch.save(model.get_state(), buffer)
+        return "deep", {}, buffer.getvalue()
+    if isinstance(model, LightGBM):
+        text, state = model.get_state()
+        json.dumps(state)  # parameters must be plain JSON values, rebuilt without a pickle
+        return "lightgbm", state, text.encode("utf-8")
+    if isinstance(model, RandomForest):
+        return "rf", {}, skops.io.dumps(model.to_sklearn())
+    raise ValueError(f"cannot save a {type(model).__name__} without a pickle")
+
+
+def _decode(kind: str, state: dict[str, Any], member: bytes) -> ClassifierProtocol:
+    """Rebuild a fitted model from :func:`_encode`'s output, running no stored code."""
+    if kind == "deep":
+        payload = torch.load(io.BytesIO(member), map_location="cpu", weights_only=True)
+        return DeepClassifier.from_state(payload)
+    if kind == "lightgbm":
+        return LightGBM.from_state(member.decode("utf-8"), state)
+    if kind == "rf":
+        forest = skops.io.loads(member, trusted=TRUSTED_SKOPS_TYPES)
+        if type(forest) is not RandomForestClassifier:
+            raise TypeError(f"expected a RandomForestClassifier, found {type(forest).__name__}")
+        return RandomForest.from_sklearn(forest)
+    raise ValueError(f"unknown model kind {kind!r}")
 
 
 def use_threads(model: ClassifierProtocol, threads: int) -> None:
@@ -172,6 +284,11 @@ def use_threads(model: ClassifierProtocol, threads: int) -> None:
         torch.set_num_threads(threads)
     elif "n_jobs" in model.get_params():
         model.set_params(n_jobs=threads)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
 
 
 def _plain(value: Any) -> Any:

@@ -7,7 +7,9 @@ fold-independent tasks (init, preprocessing) with every other fold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from sitsmap.config.schema import Config
 from sitsmap.pipeline.steps import (
@@ -21,7 +23,7 @@ from sitsmap.pipeline.steps import (
     split,
     validation,
 )
-from sitsmap.pipeline.tasks import Task
+from sitsmap.pipeline.tasks import Task, fold_suffix
 
 
 def build_tasks(config: Config) -> list[Task]:
@@ -45,7 +47,7 @@ def build_tasks(config: Config) -> list[Task]:
         )
         summary_needs += ("validation-fusion",)
     tasks.append(Task("validation-summary", "validation", validation.summarise, {}, summary_needs))
-    return tasks
+    return [declare_reads(task, config) for task in tasks]
 
 
 def build_crossval_tasks(
@@ -68,14 +70,14 @@ def build_crossval_tasks(
     for fold in folds:
         for seed in seeds:
             tasks += _seed_tasks(tiles, seed, fold, group_field)
-        summaries.append(f"validation-summary@{fold}")
+        summaries.append(f"validation-summary{fold_suffix(fold)}")
         tasks.append(
             Task(
                 summaries[-1],
                 "validation",
                 validation.summarise,
                 {},
-                tuple(f"validation-seed{seed}@{fold}" for seed in seeds),
+                tuple(f"validation-seed{seed}{fold_suffix(fold)}" for seed in seeds),
                 fold,
             )
         )
@@ -88,7 +90,7 @@ def build_crossval_tasks(
             tuple(summaries),
         )
     )
-    return tasks
+    return [declare_reads(task, config) for task in tasks]
 
 
 def _shared_tasks(tiles: list[str]) -> list[Task]:
@@ -119,7 +121,7 @@ def _seed_tasks(
     tiles: list[str], seed: int, fold: str | None = None, group_field: str | None = None
 ) -> list[Task]:
     s = f"seed{seed}"
-    at = f"@{fold}" if fold else ""
+    at = fold_suffix(fold)
 
     def task(key: str, step: str, function, arguments: dict, needs: Sequence[str]) -> Task:
         return Task(key + at, step, function, arguments, tuple(needs), fold)
@@ -198,3 +200,94 @@ def _seed_tasks(
         )
     )
     return tasks
+
+
+# What each task's outputs depend on (its fingerprint, see scheduling.fingerprints).
+# Settings that only change how work is scheduled or chunked are read by none.
+_NOMENCLATURE = ("chain.nomenclature_path", "chain.color_table")
+_FEATURES = ("chain.s2_path", "sentinel_2")
+_MAP_GRID = ("chain.proj", "chain.spatial_resolution", "chain.list_tile")
+_CLASSIFIER = (
+    "arg_train.classifier",
+    "arg_train.otb_classifier_options",
+    "arg_train.lightgbm_parameters",
+    "arg_train.deep_learning_parameters",
+)
+_READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
+    (
+        init,
+        "run_init",
+        (
+            "chain.list_tile",
+            "chain.ground_truth",
+            "chain.data_field",
+            "chain.merge_final_classifications",
+            *_FEATURES,
+            *_NOMENCLATURE,
+        ),
+    ),
+    (preprocessing, "preprocess_tile", _FEATURES),
+    (mosaic, "mosaic_validity", _MAP_GRID),
+    (split, "split_ground_truth", ("chain.data_field", "chain.ratio", "chain.split_ground_truth")),
+    (sampling, "find_candidates", ("chain.data_field",)),
+    (sampling, "select", ("arg_train.sample_selection", "chain.list_tile", *_NOMENCLATURE)),
+    (sampling, "extract", ("chain.data_field", "chain.list_tile", *_FEATURES)),
+    (sampling, "merge", ("chain.list_tile",)),
+    (learning, "train", ("chain.data_field", *_CLASSIFIER)),
+    (classification, "classify_tile", ("arg_classification", *_FEATURES, *_NOMENCLATURE)),
+    (mosaic, "mosaic_seed", ("arg_classification", *_MAP_GRID, *_NOMENCLATURE)),
+    (
+        mosaic,
+        "fuse_runs",
+        (
+            "arg_train.runs",
+            "arg_train.random_seed",
+            "chain.merge_final_classifications_undecidedlabel",
+            *_MAP_GRID,
+            *_NOMENCLATURE,
+        ),
+    ),
+    (validation, "validate_seed", ("chain.data_field", *_MAP_GRID, *_NOMENCLATURE)),
+    (validation, "validate_fusion", ("chain.data_field", *_MAP_GRID, *_NOMENCLATURE)),
+    (
+        validation,
+        "summarise",
+        (
+            "arg_train.runs",
+            "arg_train.random_seed",
+            "chain.merge_final_classifications",
+            *_NOMENCLATURE,
+        ),
+    ),
+    (crossval, "summarise_folds", ("arg_train.runs", "arg_train.random_seed")),
+)
+"""(module, function name, configuration keys read): looked up by name, so that a
+function replaced at run time (a test's stand-in) keeps its task's declaration."""
+
+
+def _reads_of(function: Callable) -> tuple[str, ...]:
+    for module, name, reads in _READS:
+        if getattr(module, name) is function:
+            return reads
+    raise KeyError(f"no declaration of what {function.__qualname__} reads")
+
+
+def declare_reads(task: Task, config: Config) -> Task:
+    """Return ``task`` with the configuration keys and input files its outputs depend on."""
+    reads = _reads_of(task.function)
+    chain = config.chain
+    if task.key == "init" and chain.merge_final_classifications:
+        # init holds back the fusion's validation polygons, drawn with the first seed
+        reads += ("chain.merge_final_classifications_ratio", "arg_train.random_seed")
+    files: list[Path] = []
+    if "chain.s2_path" in reads:
+        tile = task.arguments.get("tile")
+        files += [chain.s2_path / t for t in ([tile] if tile else chain.list_tile)]
+    if "chain.ground_truth" in reads:
+        files.append(chain.ground_truth)
+    if "chain.nomenclature_path" in reads:
+        files += [p for p in (chain.nomenclature_path, chain.color_table) if p is not None]
+    byclass = config.arg_train.sample_selection.byclass_in
+    if "arg_train.sample_selection" in reads and byclass is not None:
+        files.append(byclass)
+    return replace(task, reads=reads, files=tuple(files))

@@ -19,8 +19,88 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from sitsmap.errors import StepError
+
+MAX_NAME_LENGTH = 80
+"""Longest name :func:`safe_name` returns (file names add prefixes and suffixes to it)."""
+
+_HASH_LENGTH = 12
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DOTS = re.compile(r"\.\.+")
+_UNDERSCORES = re.compile(r"__+")
+_SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_HASHED = re.compile(rf"-[0-9a-f]{{{_HASH_LENGTH}}}$")
+
+
+def safe_name(value: str) -> str:
+    """Turn a data-derived value into one safe path component.
+
+    Fold names, group values, tile names or class names come from the user's
+    data; used unchecked as folder names, ``../../x`` would write outside the
+    output folder. The result holds only ``[A-Za-z0-9._-]``, never starts
+    with a dot (so neither ``.``, ``..`` nor a hidden file) and has at most
+    :data:`MAX_NAME_LENGTH` characters.
+
+    A value that is already such a name is kept as it is. Any other value is
+    made readable (accents dropped, other characters and runs of dots
+    replaced by one ``_``, no ``.`` or ``_`` at either end) and
+    gets ``-`` and 12 hex digits of its SHA-256 appended, so that two
+    different values never give the same name; a safe value that happens to
+    end like such a suffix gets one too, for the same reason.
+
+    Parameters
+    ----------
+    value : str
+        Any string (it is converted with :class:`str` if it is not one).
+
+    Returns
+    -------
+    str
+        The name, the same for the same value on every machine.
+    """
+    value = str(value)
+    if _is_kept(value):
+        return value
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    replaced = _DOTS.sub("_", _UNSAFE.sub("_", ascii_text))
+    readable = _UNDERSCORES.sub("_", replaced).strip("._") or "_"
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LENGTH]
+    return f"{readable[: MAX_NAME_LENGTH - _HASH_LENGTH - 1]}-{digest}"
+
+
+def _is_kept(value: str) -> bool:
+    """Whether ``value`` is a safe name that no changed value can be turned into."""
+    return (
+        len(value) <= MAX_NAME_LENGTH
+        and _SAFE.fullmatch(value) is not None
+        and _HASHED.search(value) is None
+    )
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """Return ``path`` if it lies under ``root``, else raise :class:`StepError`.
+
+    Both are made absolute and normalised (``..`` removed) without following
+    symbolic links, so a folder of the output tree that the user links to
+    another disk stays allowed.
+
+    Raises
+    ------
+    StepError
+        If ``path`` is not ``root`` itself or below it.
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    target = os.path.normpath(os.path.abspath(path))
+    if os.path.commonpath([base, target]) != base:
+        raise StepError(f"this path lies outside output_path {base}", path)
+    return path
 
 
 @dataclass(frozen=True)
@@ -42,8 +122,16 @@ class OutputLayout:
         return self.run_root or self.root
 
     def for_fold(self, fold: str) -> OutputLayout:
-        """The layout of one cross-validation fold."""
-        return OutputLayout(self.root, self.crossval / fold)
+        """The layout of one cross-validation fold (its folder is ``safe_name(fold)``)."""
+        return OutputLayout(self.root, self.inside(self.crossval / safe_name(fold)))
+
+    def inside(self, path: Path) -> Path:
+        """Return ``path``, checked to lie under ``root`` (see :func:`check_inside`)."""
+        return check_inside(self.root, path)
+
+    def _named(self, parent: Path, name: str, suffix: str = "") -> Path:
+        """``parent / (safe_name(name) + suffix)``, checked to lie under ``root``."""
+        return self.inside(parent / f"{safe_name(name)}{suffix}")
 
     @property
     def crossval(self) -> Path:
@@ -67,7 +155,7 @@ class OutputLayout:
 
     def pixels_validity(self, tile: str) -> Path:
         """Number of valid dates per pixel of a tile."""
-        return self.root / "features" / tile / "PixelsValidity.tif"
+        return self._named(self.root / "features", tile) / "PixelsValidity.tif"
 
     @property
     def ground_truth(self) -> Path:
@@ -84,7 +172,7 @@ class OutputLayout:
 
     def candidates(self, tile: str, seed: int) -> Path:
         """Learning pixels of a tile that could become samples."""
-        return self.samples_dir(seed) / f"candidates_{tile}.npz"
+        return self._named(self.samples_dir(seed), f"candidates_{tile}", ".npz")
 
     def selection(self, seed: int) -> Path:
         """Pixels selected over all tiles."""
@@ -92,7 +180,7 @@ class OutputLayout:
 
     def tile_samples(self, tile: str, seed: int) -> Path:
         """Extracted samples of one tile."""
-        return self.samples_dir(seed) / f"samples_{tile}.parquet"
+        return self._named(self.samples_dir(seed), f"samples_{tile}", ".parquet")
 
     def samples(self, seed: int) -> Path:
         """The samples table of a run (GeoParquet)."""
@@ -112,7 +200,8 @@ class OutputLayout:
 
     def classification(self, tile: str, seed: int, kind: str = "Classif") -> Path:
         """A per-tile map: ``kind`` is Classif, Confidence or ProbabilityMap."""
-        return self.runs / "classif" / tile / f"{kind}_{tile}_seed_{seed}.tif"
+        folder = self._named(self.runs / "classif", tile)
+        return self._named(folder, f"{kind}_{tile}_seed_{seed}", ".tif")
 
     @property
     def final(self) -> Path:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sitsmap.config.schema import STEP_NAMES, Config
 from sitsmap.errors import InputDataError
+from sitsmap.io.atomic import remove_stale_temporaries
+from sitsmap.io.output_folder import (
+    check_output_path,
+    claim_output_folder,
+    empty_owned_folder,
+    output_lock,
+)
 from sitsmap.io.vector import read_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
+from sitsmap.pipeline.preflight import check_inputs
 from sitsmap.report import write_report
-from sitsmap.scheduling.records import read_records
+from sitsmap.scheduling.planning import Plan, apply_plan, plan_tasks, task_states
 from sitsmap.scheduling.resources import available_cores
-from sitsmap.scheduling.runner import plan_tasks, run_graph
+from sitsmap.scheduling.runner import run_graph
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,8 +36,9 @@ def run_chain(
     last_step: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    config_path: Path | None = None,
 ) -> RunContext:
-    """Run the chain's tasks that are not complete yet, from ``first_step`` to ``last_step``.
+    """Run the chain's tasks that are not up to date, from ``first_step`` to ``last_step``.
 
     Parameters
     ----------
@@ -35,12 +46,14 @@ def run_chain(
         The run's configuration.
     first_step, last_step : str, optional
         Step range; the configuration's ``chain.first_step``/``last_step`` when
-        omitted. Naming a first step reruns that step and the ones after it.
+        omitted. Naming a first step reruns that step and everything downstream.
     scheduler : str, optional
         synchronous, threads, processes or a ``tcp://`` address; the
         configuration's ``scheduling.scheduler`` when omitted.
     workers : int, optional
         Parallel workers; ``scheduling.workers`` or ``task_retry_limits.maximum_cpu``.
+    config_path : Path, optional
+        The configuration file, which output_path must not hold or be.
 
     Returns
     -------
@@ -50,16 +63,14 @@ def run_chain(
     chain = config.chain
     first_step = first_step or chain.first_step
     last_step = last_step or chain.last_step
-    if (
-        chain.remove_output_path
-        and first_step in (None, STEP_NAMES[0])
-        and chain.output_path.exists()
-    ):
-        LOGGER.info("remove_output_path: deleting %s", chain.output_path)
-        shutil.rmtree(chain.output_path)
-    context = _execute(build_tasks(config), config, first_step, last_step, scheduler, workers)
-    if last_step in (None, STEP_NAMES[-1]):
-        write_report(context.layout.root)
+    tasks = build_tasks(config)
+    with _owned_output(config, config_path) as context:
+        if chain.remove_output_path and first_step in (None, STEP_NAMES[0]):
+            removed = empty_owned_folder(context.layout.root)
+            LOGGER.info("remove_output_path: deleted %d entries of %s", removed, chain.output_path)
+        _execute(tasks, context, first_step, last_step, scheduler, workers)
+        if last_step in (None, STEP_NAMES[-1]):
+            write_report(context.layout.root)
     return context
 
 
@@ -68,6 +79,7 @@ def run_crossval(
     group_field: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    config_path: Path | None = None,
 ) -> RunContext:
     """Spatial cross-validation: leave each tile (or each ``group_field`` value) out in turn.
 
@@ -82,37 +94,86 @@ def run_crossval(
         The run; ``layout.crossval`` holds ``summary.json``.
     """
     tasks = build_crossval_tasks(config, _fold_names(config, group_field), group_field)
-    context = _execute(tasks, config, None, None, scheduler, workers)
-    write_report(context.layout.root)
+    with _owned_output(config, config_path) as context:
+        _execute(tasks, context, None, None, scheduler, workers)
+        write_report(context.layout.root)
     return context
+
+
+def plan_chain(
+    config: Config, first_step: str | None = None, last_step: str | None = None
+) -> Plan:
+    """What ``sitsmap run`` would do now (``--dry-run``): the tasks to run and why."""
+    return plan_tasks(
+        build_tasks(config),
+        RunContext(config),
+        first_step or config.chain.first_step,
+        last_step or config.chain.last_step,
+    )
+
+
+@contextmanager
+def _owned_output(config: Config, config_path: Path | None) -> Iterator[RunContext]:
+    """Check the inputs and the output folder, then hold the folder's lock.
+
+    Everything that can be checked in this process is, before a cluster starts.
+    Temporary files left by killed runs are removed once the lock is held.
+    """
+    output = config.chain.output_path
+    check_output_path(output, input_paths(config, config_path))
+    check_inputs(config)
+    claim_output_folder(output)
+    with output_lock(output):
+        removed = remove_stale_temporaries(output)
+        if removed:
+            LOGGER.info("removed %d temporary file(s) left by an interrupted run", removed)
+        yield RunContext(config)
+
+
+def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Path | None]:
+    """Every input a run reads, by the configuration key that names it."""
+    chain = config.chain
+    return {
+        "chain.s2_path": chain.s2_path,
+        "chain.ground_truth": chain.ground_truth,
+        "chain.nomenclature_path": chain.nomenclature_path,
+        "chain.color_table": chain.color_table,
+        "chain.region_path": chain.region_path,
+        "arg_train.sample_selection.strategy.byclass.in": (
+            config.arg_train.sample_selection.byclass_in
+        ),
+        "the configuration file": config_path,
+    }
 
 
 def _execute(
     tasks: list,
-    config: Config,
+    context: RunContext,
     first_step: str | None,
     last_step: str | None,
     scheduler: str | None,
     workers: int | None,
-) -> RunContext:
-    """Plan ``tasks`` against the completion records and run what is missing."""
-    context = RunContext(config)
-    context.layout.root.mkdir(parents=True, exist_ok=True)
+) -> None:
+    """Plan ``tasks`` against the completion records and run what is not up to date."""
+    config = context.config
     plan = plan_tasks(tasks, context, first_step, last_step)
     if plan.already_done:
         LOGGER.info(
-            "resuming: %d task(s) already complete, %d to run",
+            "resuming: %d task(s) up to date, %d to run",
             len(plan.already_done),
             len(plan.to_run),
         )
+    for task in plan.to_run:
+        LOGGER.info("to run: %s (%s)", task.key, "; ".join(plan.reasons[task.key]))
+    apply_plan(plan, context)
     run_graph(
         plan.to_run,
         context,
         scheduler or config.scheduling.scheduler,
         _workers(config, workers),
         config.task_retry_limits.allowed_retry,
+        plan.fingerprints,
     )
-    return context
 
 
 def _fold_names(config: Config, group_field: str | None) -> list[str]:
@@ -133,21 +194,51 @@ def _workers(config: Config, workers: int | None) -> int:
 
 @dataclass(frozen=True)
 class StepState:
-    """How far a step is: tasks complete out of all, and their total time."""
+    """How far a step is: its tasks done, stale and missing, the reasons, and their time."""
 
     step: str
     done: int
-    total: int
+    stale: int
+    missing: int
+    reasons: tuple[str, ...]
     seconds: float
+
+    @property
+    def total(self) -> int:
+        """Tasks of the step in this configuration."""
+        return self.done + self.stale + self.missing
+
+    @property
+    def state(self) -> str:
+        """``done``, ``stale``, ``missing`` or ``partial``."""
+        if self.done == self.total:
+            return "done"
+        return "stale" if self.stale else ("missing" if not self.done else "partial")
 
 
 def step_states(config: Config) -> list[StepState]:
-    """The state of every step of the chain for ``config``."""
-    context = RunContext(config)
-    records = read_records(context.layout.done)
-    totals = Counter(task.step for task in build_tasks(config))
-    done = Counter(records[key]["step"] for key in records if records[key].get("step"))
-    seconds = Counter()
-    for record in records.values():
-        seconds[record.get("step")] += record.get("seconds", 0.0)
-    return [StepState(step, done[step], totals[step], seconds[step]) for step in STEP_NAMES]
+    """The state of every step of the chain for ``config`` (its own tasks only)."""
+    states = task_states(build_tasks(config), RunContext(config))
+    summary = []
+    for step in STEP_NAMES:
+        mine = [s for s in states if s.task.step == step]
+        count = Counter(s.state for s in mine)
+        reasons = _main_reasons(r for s in mine if s.state == "stale" for r in s.reasons)
+        summary.append(
+            StepState(
+                step,
+                count["done"],
+                count["stale"],
+                count["missing"],
+                tuple(reasons),
+                sum(s.seconds for s in mine if s.state == "done"),
+            )
+        )
+    return summary
+
+
+def _main_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
+    """A step's own reasons (keys, files) if it has any, else the tasks it needs; no repeats."""
+    unique = list(dict.fromkeys(reasons))
+    own = [r for r in unique if not r.startswith("needs ")]
+    return tuple(own or unique)

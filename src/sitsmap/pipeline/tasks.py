@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from sitsmap.pipeline.layout import safe_name
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,11 @@ class Task:
         Keys of the tasks that must be complete first.
     fold : str, optional
         The cross-validation fold whose outputs the task reads and writes.
+    reads : tuple of str
+        Dotted configuration keys whose values its outputs depend on
+        (``"arg_train.classifier"``, or a whole section: ``"sentinel_2"``).
+    files : tuple of Path
+        Input files and folders whose content its outputs depend on.
     """
 
     key: str
@@ -35,3 +43,10 @@ class Task:
     arguments: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
     fold: str | None = None
+    reads: tuple[str, ...] = ()
+    files: tuple[Path, ...] = ()
+
+
+def fold_suffix(fold: str | None) -> str:
+    """What a cross-validation fold adds to its tasks' keys (``@T31TDK``); keys name files."""
+    return f"@{safe_name(fold)}" if fold else ""

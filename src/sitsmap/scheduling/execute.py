@@ -12,17 +12,26 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
 
-from sitsmap.errors import SitsmapError
+from sitsmap.errors import SitsmapError, portable_error
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import Task
-from sitsmap.scheduling.records import is_done, mark_done
+from sitsmap.scheduling.fingerprints import Fingerprint
+from sitsmap.scheduling.records import mark_done, read_record
 from sitsmap.scheduling.resources import task_threads
 
 LOGGER = logging.getLogger(__name__)
 
 
-def execute_task(task: Task, context: RunContext, _dependencies: object, allowed_retry: int) -> str:
+def execute_task(
+    task: Task,
+    context: RunContext,
+    _dependencies: object,
+    allowed_retry: int,
+    fingerprint: Fingerprint | None = None,
+) -> str:
     """Run ``task`` unless already done; return its key once complete.
 
     Parameters
@@ -35,10 +44,16 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
         Results of the dependencies; only there so that Dask orders the tasks.
     allowed_retry : int
         Extra attempts after a failure (``task_retry_limits.allowed_retry``).
+    fingerprint : Fingerprint, optional
+        What its outputs depend on, kept in its completion record; the task is
+        skipped when its record already holds this fingerprint.
     """
     context = context.for_fold(task.fold)
     layout = context.layout
-    if is_done(layout.done, task.key):
+    if (
+        fingerprint is not None
+        and _recorded_fingerprint(layout.done, task.key) == fingerprint.digest
+    ):
         return task.key
     started = time.time()
     attempt = 0
@@ -48,7 +63,7 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
             try:
                 LOGGER.info("start %s (attempt %d)", task.key, attempt)
                 with task_threads(context.threads):
-                    task.function(context, **task.arguments)
+                    outputs = task.function(context, **task.arguments)
                 break
             except Exception as exc:
                 # the traceback goes to the task's log file only: the console gets one line
@@ -65,7 +80,7 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
                 )
                 # bad input fails the same way every time: retry only other failures
                 if isinstance(exc, SitsmapError) or attempt > allowed_retry:
-                    raise
+                    _raise_portable(exc, task.key, layout.logs / f"{task.key}.log")
         seconds = time.time() - started
         LOGGER.info("done %s in %.1f s", task.key, seconds)
     mark_done(
@@ -76,10 +91,19 @@ def execute_task(task: Task, context: RunContext, _dependencies: object, allowed
             "step": task.step,
             "started": started,
             "seconds": seconds,
+            "finished": time.time(),
             "attempts": attempt,
+            "fingerprint": fingerprint.digest if fingerprint else None,
+            "basis": fingerprint.parts if fingerprint else None,
+            "outputs": dict(outputs or {}),
         },
     )
     return task.key
+
+
+def _recorded_fingerprint(done_dir, key: str) -> str | None:
+    record = read_record(done_dir, key)
+    return record.get("fingerprint") if record else None
 
 
 @contextmanager
@@ -99,3 +123,20 @@ def _task_log(path) -> Iterator[logging.Handler]:
     finally:
         root.removeHandler(handler)
         handler.close()
+
+
+def _raise_portable(exc: Exception, key: str, log_path: Path) -> NoReturn:
+    """Raise a copy of ``exc`` that Dask can send back to the client whole.
+
+    The copy (see :func:`~sitsmap.errors.portable_error`) carries no chained
+    exception: the library errors it came from may not unpickle on the client,
+    where Dask would then show a bare ``Exception`` and its traceback. The full
+    chain is in the task's log file already.
+    """
+    error = portable_error(exc, key, log_path)
+    try:
+        raise error
+    finally:
+        # ``raise`` chained the error being handled (``exc``) as the context: unchain it
+        error.__context__ = None
+        error.__suppress_context__ = True

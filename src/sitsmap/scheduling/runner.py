@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import dask
 from dask.callbacks import Callback
 
-from sitsmap.config.schema import STEP_NAMES
 from sitsmap.console import StepProgress
-from sitsmap.errors import SchedulingError, StepError
+from sitsmap.errors import SchedulingError
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import Task
 from sitsmap.scheduling.execute import execute_task
-from sitsmap.scheduling.records import forget, is_done
+from sitsmap.scheduling.fingerprints import Fingerprint
 from sitsmap.scheduling.resources import cores_per_task
 
 LOGGER = logging.getLogger(__name__)
@@ -31,52 +31,20 @@ LEARNING_MODULE = "sitsmap.learning.persistence"
 """Imports every classifier library; the steps import it inside their tasks."""
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Which tasks run now, and which were complete already."""
-
-    to_run: tuple[Task, ...]
-    already_done: tuple[Task, ...]
-
-
-def plan_tasks(
-    tasks: Sequence[Task], context: RunContext, first_step: str | None, last_step: str | None
-) -> Plan:
-    """Select the tasks of the step range; redo the range when a first step is named.
-
-    Raises
-    ------
-    StepError
-        If a task of an earlier step, needed by the range, has not been run.
-    """
-    first = STEP_NAMES.index(first_step) if first_step else 0
-    last = STEP_NAMES.index(last_step) if last_step else len(STEP_NAMES) - 1
-    done_dir = context.layout.done
-    by_key = {task.key: task for task in tasks}
-    selected = [t for t in tasks if first <= STEP_NAMES.index(t.step) <= last]
-    if first_step:
-        for task in selected:
-            forget(done_dir, task.key)
-    for task in selected:
-        for key in task.depends_on:
-            needed = by_key[key]
-            if STEP_NAMES.index(needed.step) < first and not is_done(done_dir, key):
-                raise StepError(
-                    f"step {needed.step!r} has not been run ({key} is missing); "
-                    f"run from --first-step {needed.step}",
-                    context.layout.root,
-                )
-    done = tuple(t for t in selected if is_done(done_dir, t.key))
-    return Plan(tuple(t for t in selected if not is_done(done_dir, t.key)), done)
-
-
 def run_graph(
-    tasks: Sequence[Task], context: RunContext, scheduler: str, workers: int, allowed_retry: int
+    tasks: Sequence[Task],
+    context: RunContext,
+    scheduler: str,
+    workers: int,
+    allowed_retry: int,
+    fingerprints: Mapping[str, Fingerprint] | None = None,
 ) -> None:
     """Execute ``tasks`` (already planned) as one Dask graph.
 
     Dependencies on tasks outside the list (complete already) are dropped.
+    Each task's completion record keeps its fingerprint from ``fingerprints``.
     """
+    fingerprints = fingerprints or {}
     if not tasks:
         LOGGER.info("nothing to do: every task is complete")
         return
@@ -89,6 +57,7 @@ def run_graph(
             contexts[task.key],
             [k for k in task.depends_on if k in keys],
             allowed_retry,
+            fingerprints.get(task.key),
         )
         for task in tasks
     }
@@ -160,35 +129,74 @@ def _run_distributed(
     memory_gb: float = 16.0,
     modules: Sequence[str] = (),
 ) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
+    from sitsmap.scheduling.dask_logs import WorkerLogsToFile, dask_logs_to_file
     from sitsmap.scheduling.warmup import ImportInBackground
+
+    log_dir = _log_dir(graph)
+    with (
+        dask_logs_to_file(log_dir / "dask-scheduler.log"),
+        dask.config.set({} if address else LOCAL_CLUSTER_CONFIG),
+    ):
+        client, cluster = _start_cluster(address, workers, memory_gb)
+        try:
+            if cluster is not None:  # a remote cluster's logs stay where its owner put them
+                client.register_plugin(WorkerLogsToFile(log_dir), name="sitsmap-logs")
+            client.register_plugin(ImportInBackground(modules), name="sitsmap-imports")
+            futures = client.get(graph, keys, sync=False)
+            for future in as_completed(futures):
+                future.result()  # re-raises the task's error here, with its type
+                progress.advance(step_of[future.key])
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+LOCAL_CLUSTER_CONFIG = {
+    # Tasks become ready on the worker that ran their dependency; stealing
+    # them every 10 ms, not 100, starts the idle worker a second sooner.
+    "distributed.scheduler.work-stealing-interval": "10ms",
+    # no HTTP endpoints (dashboard, Prometheus): nothing to import, nothing on port 8787
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
+    # Workers forked from one server process that imported Dask once; they end with
+    # os._exit, without the interpreter teardown (torch's) that made each worker
+    # outlive the nanny's 4 s wait at every shutdown.
+    "distributed.worker.multiprocessing-method": "forkserver",
+}
+"""Dask settings of the local cluster of the ``processes`` scheduler."""
+
+
+def _start_cluster(address: str | None, workers: int, memory_gb: float) -> tuple:
+    """A client of the cluster at ``address``, or of a new local cluster; and that cluster."""
+    from distributed import Client, LocalCluster
 
     try:
         if address:
-            client = Client(address, timeout="5s")
-            cluster = None
-        else:
-            # Tasks become ready on the worker that ran their dependency; stealing
-            # them every 10 ms, not 100, starts the idle worker a second sooner.
-            with dask.config.set({"distributed.scheduler.work-stealing-interval": "10ms"}):
-                cluster = LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    memory_limit=f"{memory_gb / workers:.2f}GB",
-                    dashboard_address=None,
-                )
-            client = Client(cluster)
+            return Client(address, timeout="5s"), None
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=f"{memory_gb / workers:.2f}GB",
+            host="127.0.0.1",
+            # the scheduler's HTTP server always listens: on a free loopback port, no dashboard
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
+            # workers log to stderr until WorkerLogsToFile routes their logs to a file
+            silence_logs=logging.ERROR,
+        )
+        return Client(cluster), cluster
     except OSError as exc:
         raise SchedulingError(f"cannot reach the Dask scheduler ({exc})", address) from exc
-    try:
-        client.register_plugin(ImportInBackground(modules), name="sitsmap-imports")
-        futures = client.get(graph, keys, sync=False)
-        for future in as_completed(futures):
-            future.result()  # re-raises the task's error here, with its type
-            progress.advance(step_of[future.key])
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+
+
+def _log_dir(graph: dict) -> Path:
+    """The run's ``logs`` folder, from the context of the graph's first task."""
+    for node in graph.values():
+        for argument in node[1:]:
+            if isinstance(argument, RunContext):
+                return argument.for_fold(None).layout.logs
+    return Path("logs")

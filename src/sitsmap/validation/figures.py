@@ -33,9 +33,12 @@ def confusion_figure(metrics: ClassificationMetrics, nomenclature: Nomenclature)
     Returns
     -------
     matplotlib.figure.Figure
+        A figure that says so when the matrix is empty (no validation pixel).
     """
     counts = np.asarray(metrics.confusion, dtype=np.float64)
     size = len(metrics.labels)
+    if size == 0 or counts.size == 0:
+        return _empty_figure()
     names = [f"{code} {nomenclature.name(code)}" for code in metrics.labels]
     side = max(5.0, 0.45 * size + 3.0)
     figure = Figure(figsize=(side + 1.5, side + 0.5), layout="constrained")
@@ -46,6 +49,16 @@ def confusion_figure(metrics: ClassificationMetrics, nomenclature: Nomenclature)
     _draw_scores(figure.add_subplot(grid[0, 2]), metrics, "fscore", "F-score", vertical=True)
     _draw_scores(figure.add_subplot(grid[1, 0]), metrics, "precision", "Precision", vertical=False)
     figure.suptitle(f"KAPPA : {metrics.kappa:.3f}   OA : {metrics.oa:.3f}")
+    return figure
+
+
+def _empty_figure() -> Figure:
+    """The figure of a confusion matrix without any validation pixel."""
+    figure = Figure(figsize=(5.0, 2.0), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, "empty confusion matrix:\nno validation pixel", ha="center", va="center")
+    figure.suptitle("KAPPA : nan   OA : nan")
     return figure
 
 

@@ -62,12 +62,21 @@ def prepare_ground_truth(
     Raises
     ------
     InputDataError
-        Missing or non-integer field, unknown classes, no polygon over a tile.
+        No features, missing or non-integer field, no usable polygon, unknown
+        classes, no polygon over a tile.
     """
+    if frame.empty:
+        raise InputDataError("the ground truth has no features (0 polygons)", path)
     _check_field(frame, path, data_field)
     cleaned, report = clean_ground_truth(frame, data_field, True, source=path)
     if report.has_defects:
         LOGGER.info("ground truth %s corrected:\n%s", path, report.describe())
+    if cleaned.empty:
+        raise InputDataError(
+            f"the ground truth has no usable polygon: its {len(frame)} feature(s) are "
+            "empty, invalid or too small (sitsmap check-db shows why)",
+            path,
+        )
     unknown = sorted(set(cleaned[data_field].astype(int)) - set(nomenclature.names))
     if unknown:
         raise InputDataError(

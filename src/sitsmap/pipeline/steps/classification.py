@@ -21,6 +21,7 @@ from sitsmap.pipeline.acquisitions import (
     window_features,
 )
 from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.tasks import fold_suffix
 from sitsmap.preprocessing.features import FeatureBlock
 
 if TYPE_CHECKING:
@@ -38,10 +39,13 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
     """Write the class, confidence and (optionally) probability maps of ``tile``."""
     # Imported here, in the worker that classifies (see steps.learning.train).
     from sitsmap.learning.persistence import load_model, use_threads
+    from sitsmap.scheduling.records import recorded_outputs
 
     layout, nomenclature = context.layout, context.nomenclature
     acquisitions = load_acquisitions(context)
-    model, metadata = load_model(layout.model(seed))
+    key = f"learning-seed{seed}{fold_suffix(context.fold)}"
+    expected = recorded_outputs(layout.done, key).get("model_sha256")
+    model, metadata = load_model(layout.model(seed), expected)
     if metadata.feature_names != acquisitions.feature_names:
         raise StepError(
             "the model was trained on other features than this run computes; "

@@ -18,8 +18,15 @@ from sitsmap.vectors.ground_truth import POLYGON_ID
 LOGGER = logging.getLogger(__name__)
 
 
-def train(context: RunContext, seed: int) -> None:
-    """Train the model of run ``seed`` and save it with its metadata and learning curves."""
+def train(context: RunContext, seed: int) -> dict[str, str]:
+    """Train the model of run ``seed`` and save it with its metadata and learning curves.
+
+    Returns
+    -------
+    dict
+        ``model_sha256``: the model file's digest, kept in the task's completion
+        record so that classification refuses a model file changed since.
+    """
     # Imported here, in the worker that trains: torch, scikit-learn and LightGBM take
     # 2.5 s to import, which the process that only builds the task graph is spared.
     import torch
@@ -69,7 +76,7 @@ def train(context: RunContext, seed: int) -> None:
         seed=seed,
         extra={"samples": int(len(labels))},
     )
-    save_model(layout.model(seed), model, metadata)
+    digest = save_model(layout.model(seed), model, metadata)
     history = getattr(model, "history_", None)
     if history is not None:
         write_table(history, layout.model_dir(seed) / "history.csv")
@@ -77,6 +84,7 @@ def train(context: RunContext, seed: int) -> None:
         loss_figure, metric_figure = plot_history(history, criterion=criterion)
         save_figure(loss_figure, layout.model_dir(seed) / "loss_curves.png")
         save_figure(metric_figure, layout.model_dir(seed) / "metric_curves.png")
+    return {"model_sha256": digest}
 
 
 def _cores(context: RunContext) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sitsmap.errors import InputDataError
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.vectors.folds import polygon_groups
@@ -15,6 +16,11 @@ def split_ground_truth(context: RunContext, seed: int, group_field: str | None =
     In a cross-validation fold (``context.fold``), the polygons of the left-out
     group (a tile, or a value of ``group_field``) are set aside first: never
     learnt from, they measure how the model does on unseen ground.
+
+    Raises
+    ------
+    InputDataError
+        If no polygon is left for validation (every class has a single polygon).
     """
     chain, layout = context.config.chain, context.layout
     truth = read_vector(layout.ground_truth)
@@ -26,7 +32,23 @@ def split_ground_truth(context: RunContext, seed: int, group_field: str | None =
         )
         write_vector(truth[groups == context.fold], layout.left_out)
         truth = truth[groups != context.fold]
+    polygons_per_class = truth.groupby(chain.data_field)[POLYGON_ID].nunique()
+    if chain.split_ground_truth and len(truth) and (polygons_per_class < 2).all():
+        raise _no_validation_polygon(context, polygons_per_class.index, seed)
     sides = split_polygons(
         truth, chain.data_field, chain.ratio, seed, POLYGON_ID, enabled=chain.split_ground_truth
     )
     write_vector(sides, layout.split(seed))
+
+
+def _no_validation_polygon(context: RunContext, codes, seed: int) -> InputDataError:
+    """Why run ``seed`` would have nothing to validate on, and what to change."""
+    chain = context.config.chain
+    classes = sorted(int(code) for code in codes)
+    fold = f" (fold {context.fold})" if context.fold is not None else ""
+    return InputDataError(
+        f"no validation polygon left for run {seed}{fold}: every class has a single polygon "
+        f"(classes {classes}), which goes to learning; give classes 2 polygons or more, "
+        "or set chain.split_ground_truth: false to validate on the learning polygons",
+        chain.ground_truth,
+    )

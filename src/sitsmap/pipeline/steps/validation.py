@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sitsmap.errors import InputDataError, StepError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
 from sitsmap.io.jsonfile import read_json, write_json
@@ -24,7 +25,15 @@ def validate_seed(context: RunContext, seed: int) -> None:
     """Confusion matrix of run ``seed``'s mosaic over its validation polygons."""
     polygons = read_vector(context.layout.split(seed))
     validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
-    _validate_map(context, context.layout.final_map(seed), validation, f"seed_{seed}")
+    if validation.empty:
+        raise InputDataError(
+            f"no validation polygon in the split of run {seed}: every class has a single "
+            "polygon; give classes 2 polygons or more, or set chain.split_ground_truth: false",
+            context.config.chain.ground_truth,
+        )
+    _validate_map(
+        context, context.layout.final_map(seed), validation, f"seed_{seed}", required=True
+    )
     if context.fold is not None:  # also on the ground the fold never learnt from
         left_out = read_vector(context.layout.left_out)
         _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
@@ -36,12 +45,26 @@ def validate_fusion(context: RunContext) -> None:
     _validate_map(context, context.layout.fusion_map, truth[truth[FUSION_COLUMN]], "fusion")
 
 
-def _validate_map(context: RunContext, map_path, polygons, name: str) -> None:
-    """Write the confusion matrix, mapped class areas and figure of one map."""
+def _validate_map(
+    context: RunContext, map_path, polygons, name: str, required: bool = False
+) -> None:
+    """Write the confusion matrix, mapped class areas and figure of one map.
+
+    Raises
+    ------
+    StepError
+        If ``required`` and no map pixel falls inside the polygons.
+    """
     layout, chain = context.layout, context.config.chain
     reference, production = reference_and_production(
         map_path, polygons.to_crs(chain.proj), chain.data_field, nodata=NODATA_CLASS
     )
+    if required and reference.size == 0:
+        raise StepError(
+            f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
+            "(polygons narrower than a pixel, or over no-data): nothing to validate on",
+            map_path,
+        )
     labels = sorted(set(np.unique(reference).tolist()) | set(np.unique(production).tolist()))
     metrics = compute_metrics(confusion_matrix(reference, production, labels), labels)
     mapped = _class_pixel_counts(map_path)

@@ -1,0 +1,147 @@
+"""Settings that a configuration gives but that change nothing in it.
+
+A key set by the user but ignored by the configuration they chose (random-
+forest options while a network is trained, a fusion setting while fusion is
+off, …) is most often a mistake; :func:`ineffective_settings` names each one
+so that the loader can warn about it. Only keys the user set explicitly
+count (pydantic's ``model_fields_set``), and only when their value is not
+the default one.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from sitsmap.config.schema import ArgTrain, Chain, Config, PythonDataManaging, SampleSelection
+
+__all__ = ["ineffective_settings"]
+
+_STRATEGY_KEYS = {
+    "constant_nb": "constant",
+    "percent_p": "percent",
+    "total_v": "total",
+    "byclass_in": "byclass",
+}
+"""Each strategy option of sample_selection and the strategy that reads it."""
+
+_MERGE_OPTION = "merge_final_classifications_"
+"""Prefix of the fusion's options (the switch itself has no underscore after it)."""
+
+
+def ineffective_settings(config: Config) -> list[str]:
+    """Name every explicitly set key that has no effect in ``config``.
+
+    Parameters
+    ----------
+    config : Config
+        A validated configuration.
+
+    Returns
+    -------
+    list of str
+        One message per ineffective key, ``section.key has no effect: why``;
+        empty when every key given is used.
+    """
+    return [
+        *_chain(config.chain),
+        *_classifier(config.arg_train),
+        *_sample_selection(config.arg_train.sample_selection),
+        *_chunks(config.python_data_managing),
+    ]
+
+
+def _given(model: BaseModel, name: str) -> bool:
+    """Whether the user set ``name`` in ``model`` (name or alias) to a value not its default.
+
+    A value equal to the default is left alone: the resolved ``config.yaml``
+    of a run lists every key with its value, defaults included, and is read
+    again (by the report, or to run again).
+    """
+    if name not in model.model_fields_set:
+        return False
+    default = type(model).model_fields[name].get_default(call_default_factory=True)
+    return getattr(model, name) != default
+
+
+def _key(model: BaseModel, name: str, where: str) -> str:
+    """The key as the user writes it: ``where.alias`` (or the field name)."""
+    field = type(model).model_fields[name]
+    return f"{where}.{field.alias or name}"
+
+
+def _ignored(model: BaseModel, names: list[str], where: str, reason: str) -> list[str]:
+    """One message per name of ``names`` the user set in ``model``."""
+    return [
+        f"{_key(model, name, where)} has no effect: {reason}"
+        for name in names
+        if _given(model, name)
+    ]
+
+
+def _chain(chain: Chain) -> list[str]:
+    messages = []
+    if chain.region_path is None:
+        messages += _ignored(
+            chain, ["region_field"], "chain", "chain.region_path is not set (nor supported yet)"
+        )
+    if not chain.merge_final_classifications:
+        merge_keys = [name for name in Chain.model_fields if name.startswith(_MERGE_OPTION)]
+        messages += _ignored(
+            chain, merge_keys, "chain", "chain.merge_final_classifications is false"
+        )
+    if not chain.split_ground_truth:
+        messages += _ignored(
+            chain,
+            ["ratio"],
+            "chain",
+            "chain.split_ground_truth is false (every polygon serves both sides)",
+        )
+    return messages
+
+
+def _classifier(arg_train: ArgTrain) -> list[str]:
+    deep = arg_train.deep_learning_parameters
+    if deep is not None:
+        because = f"arg_train.deep_learning_parameters trains a {deep.dl_name} network"
+        messages = _ignored(
+            arg_train,
+            ["classifier", "otb_classifier_options", "lightgbm_parameters"],
+            "arg_train",
+            because,
+        )
+        if not deep.enable_early_stop:
+            messages += _ignored(
+                deep,
+                ["early_stop_patience"],
+                "arg_train.deep_learning_parameters",
+                "arg_train.deep_learning_parameters.enable_early_stop is false",
+            )
+        return messages
+    unused = {"rf": "lightgbm_parameters", "lightgbm": "otb_classifier_options"}
+    return _ignored(
+        arg_train,
+        [unused[arg_train.classifier]],
+        "arg_train",
+        f"arg_train.classifier is {arg_train.classifier}",
+    )
+
+
+def _sample_selection(selection: SampleSelection) -> list[str]:
+    others = [name for name, strategy in _STRATEGY_KEYS.items() if strategy != selection.strategy]
+    return _ignored(
+        selection,
+        others,
+        "arg_train.sample_selection",
+        f"arg_train.sample_selection.strategy is {selection.strategy}",
+    )
+
+
+def _chunks(managing: PythonDataManaging) -> list[str]:
+    if managing.number_of_chunks is None:
+        return []
+    return _ignored(
+        managing,
+        ["max_chunk_megabytes"],
+        "python_data_managing",
+        "python_data_managing.number_of_chunks fixes the chunks",
+    )

@@ -1,0 +1,178 @@
+"""Input checks run in the main process before any cluster starts.
+
+A typo in a path must cost the time of ``sitsmap config show``, not of a
+cluster start: :func:`check_inputs` looks at every input the configuration
+names (existence, readability, format, fields) and raises one clear
+:class:`~sitsmap.errors.SitsmapError` naming the config key and the file.
+
+The checks are cheap: a listing of each tile's folder (no raster is opened),
+the ground truth's header (its layer information, not its polygons) and the
+small text tables. What needs the data itself (polygons over the tiles, classes
+in the nomenclature, grids) is checked by the init step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from sitsmap.config.schema import Config
+from sitsmap.errors import InputDataError
+from sitsmap.io.products import find_products
+from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
+
+__all__ = ["check_inputs"]
+
+_NOT_POLYGONS = ("Point", "LineString", "MultiPoint", "MultiLineString")
+"""Layer geometry types (with or without Z/M) that cannot hold ground-truth polygons."""
+
+
+def check_inputs(config: Config) -> None:
+    """Raise on the first input of ``config`` that the chain could not use.
+
+    Parameters
+    ----------
+    config : Config
+        The run's configuration (paths already absolute).
+
+    Raises
+    ------
+    InputDataError
+        Naming the file and the configuration key, e.g.
+        ``/data/gt.shp: chain.ground_truth: file not found``.
+    """
+    chain = config.chain
+    check_sentinel2(config)
+    check_ground_truth(chain.ground_truth, chain.data_field)
+    tables: list[tuple[str, Path | None, Callable[[Path], Any]]] = [
+        ("chain.nomenclature_path", chain.nomenclature_path, read_name_code_table),
+        ("chain.color_table", chain.color_table, read_color_table),
+        (
+            "arg_train.sample_selection.strategy.byclass.in",
+            config.arg_train.sample_selection.byclass_in,
+            read_class_counts,
+        ),
+    ]
+    for key, path, reader in tables:
+        if path is not None:
+            check_table(key, path, reader)
+
+
+def check_sentinel2(config: Config) -> None:
+    """``chain.s2_path`` holds, for every tile, complete products in the date range.
+
+    Lists the folders and looks for each product's files (no raster is opened).
+    """
+    chain, s2 = config.chain, config.sentinel_2
+    if not chain.s2_path.is_dir():
+        what = "not a folder" if chain.s2_path.exists() else "folder not found"
+        raise InputDataError(f"chain.s2_path: {what}", chain.s2_path)
+    for tile in chain.list_tile:
+        tile_dir = chain.s2_path / tile
+        if not tile_dir.is_dir():
+            raise InputDataError(
+                f"chain.list_tile: no folder for tile {tile} in chain.s2_path", tile_dir
+            )
+        find_products(tile_dir, tile, s2.start_date, s2.end_date)
+
+
+def check_ground_truth(path: Path, data_field: str) -> None:
+    """``chain.ground_truth`` is a readable polygon layer with features and ``data_field``.
+
+    Only the layer's header is read (fields, geometry type, CRS, feature count).
+    """
+    _check_file("chain.ground_truth", path)
+    info = _layer_info(path)
+    if info["features"] == 0:
+        raise InputDataError("chain.ground_truth: has no features (0 polygons)", path)
+    fields = dict(zip(info["fields"], info["dtypes"], strict=True))
+    if data_field not in fields:
+        available = ", ".join(map(str, fields)) or "none"
+        raise InputDataError(
+            f"chain.ground_truth: no field {data_field!r} (chain.data_field); "
+            f"its fields: {available}",
+            path,
+        )
+    if not _is_integer(fields[data_field]):
+        raise InputDataError(
+            f"chain.ground_truth: field {data_field!r} is {fields[data_field]}, not integer "
+            "(sitsmap check-db --do-corrections converts whole numbers)",
+            path,
+        )
+    if info["crs"] is None and info["geometry_type"] is not None:
+        raise InputDataError(
+            "chain.ground_truth: the layer has no CRS (a Shapefile needs its .prj)", path
+        )
+    geometry = str(info["geometry_type"] or "")
+    if geometry.split(" ")[0] in _NOT_POLYGONS:
+        raise InputDataError(
+            f"chain.ground_truth: not a polygon layer (its geometry type is {geometry})", path
+        )
+
+
+def check_table(key: str, path: Path, reader: Callable[[Path], Any]) -> None:
+    """The text table at ``path`` (nomenclature, colours, class counts) exists and parses."""
+    _check_file(key, path)
+    try:
+        reader(path)
+    except InputDataError as exc:
+        raise InputDataError(f"{key}: {exc.problem}", exc.path) from None
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{key}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} "
+            f"at position {exc.start})",
+            path,
+        ) from None
+
+
+def _check_file(key: str, path: Path) -> None:
+    if not path.exists():
+        raise InputDataError(f"{key}: file not found", path)
+    if not path.is_file():
+        raise InputDataError(f"{key}: not a file", path)
+    if path.stat().st_size == 0:
+        raise InputDataError(f"{key}: empty file (0 bytes)", path)
+
+
+def _layer_info(path: Path) -> dict[str, Any]:
+    """Fields, dtypes, CRS, geometry type and feature count (-1: unknown) of the first layer."""
+    if path.suffix.lower() == ".parquet":
+        return _parquet_info(path)
+    try:
+        return pyogrio.read_info(path)
+    except (DataSourceError, DataLayerError) as exc:
+        message = str(exc).split("; It might help", 1)[0].strip()
+        raise InputDataError(
+            f"chain.ground_truth: not a vector file OGR can read ({message})", path
+        ) from None
+
+
+def _parquet_info(path: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises many unrelated types
+        raise InputDataError(f"chain.ground_truth: not a GeoParquet file ({exc})", path) from None
+    import pyarrow as pa
+
+    columns = [field for field in parquet.schema_arrow if field.name != "geometry"]
+    return {
+        "features": parquet.metadata.num_rows,
+        "fields": [field.name for field in columns],
+        "dtypes": ["int64" if pa.types.is_integer(f.type) else str(f.type) for f in columns],
+        "crs": "",  # GeoParquet keeps its CRS in the geo metadata: left to the init step
+        "geometry_type": None,
+    }
+
+
+def _is_integer(dtype: str) -> bool:
+    try:
+        return np.issubdtype(np.dtype(dtype), np.integer)
+    except TypeError:
+        return False
