@@ -136,9 +136,7 @@ def test_missing_tables(world_copy, key):
 def test_binary_nomenclature(world_copy):
     (world_copy / "names.txt").write_bytes("forêt:12\n".encode("latin-1"))
     error = check_error(world_copy, f"chain.nomenclature_path={world_copy / 'names.txt'}")
-    assert (
-        error.problem == "chain.nomenclature_path: not a UTF-8 text file (byte 0xea at position 3)"
-    )
+    assert error.problem.endswith(": not a UTF-8 text file (byte 0xea at position 3)")
 
 
 def test_init_says_the_ground_truth_is_empty(small_world):
@@ -152,7 +150,7 @@ def test_init_says_the_ground_truth_is_empty(small_world):
     [
         (
             "chain:\n  output_path: caf\xe9\n".encode("latin-1"),
-            "not a UTF-8 text file (byte 0xe9 at position 22)",
+            "not a UTF-8 text file (byte 0xe9 at position 25)",
         ),
         (b"II*\x00\x08\x00\x00\x00", "not a text file (byte 0x00 at position 3)"),
     ],

@@ -160,6 +160,7 @@ def test_changed_config_reruns_exactly_the_affected_tasks(world, finished, tmp_p
     rerun = {key for key in after if after[key] != before.get(key)}
     assert rerun == planned
 
+    assert "classifier: lightgbm" in (output / "config.yaml").read_text()  # what the report shows
     clean = tmp_path / "clean"
     args = ["run", str(world / "config.yaml"), *sets(f"chain.output_path={clean}"), *change]
     assert invoke(*args).exit_code == 0

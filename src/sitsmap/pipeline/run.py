@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitsmap.config import dump_config
 from sitsmap.config.schema import STEP_NAMES, Config
 from sitsmap.errors import InputDataError
-from sitsmap.io.atomic import remove_stale_temporaries
+from sitsmap.io.atomic import remove_stale_temporaries, write_text
 from sitsmap.io.output_folder import (
     check_output_path,
     claim_output_folder,
@@ -70,6 +71,8 @@ def run_chain(
             LOGGER.info("remove_output_path: deleted %d entries of %s", removed, chain.output_path)
         _execute(tasks, context, first_step, last_step, scheduler, workers)
         if last_step in (None, STEP_NAMES[-1]):
+            # every result is now up to date with this configuration: the report shows it
+            write_text(context.layout.config, dump_config(config))
             write_report(context.layout.root)
     return context
 
@@ -96,13 +99,12 @@ def run_crossval(
     tasks = build_crossval_tasks(config, _fold_names(config, group_field), group_field)
     with _owned_output(config, config_path) as context:
         _execute(tasks, context, None, None, scheduler, workers)
+        write_text(context.layout.config, dump_config(config))
         write_report(context.layout.root)
     return context
 
 
-def plan_chain(
-    config: Config, first_step: str | None = None, last_step: str | None = None
-) -> Plan:
+def plan_chain(config: Config, first_step: str | None = None, last_step: str | None = None) -> Plan:
     """What ``sitsmap run`` would do now (``--dry-run``): the tasks to run and why."""
     return plan_tasks(
         build_tasks(config),

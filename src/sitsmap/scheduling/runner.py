@@ -135,6 +135,9 @@ def _run_distributed(
     from sitsmap.scheduling.warmup import ImportInBackground
 
     log_dir = _log_dir(graph)
+    if not {"learning", "classification"} & set(step_of.values()):
+        # torch, scikit-learn and LightGBM would take cores from the tasks for nothing
+        modules = [module for module in modules if module != LEARNING_MODULE]
     with (
         dask_logs_to_file(log_dir / "dask-scheduler.log"),
         dask.config.set({} if address else LOCAL_CLUSTER_CONFIG),
