@@ -170,7 +170,12 @@ def test_changed_config_reruns_exactly_the_affected_tasks(world, finished, tmp_p
 
 def test_scheduler_and_workers_rerun_nothing(world, finished):
     args = sets(f"chain.output_path={finished}")
-    for extra in (["--set", "scheduling.scheduler=threads"], ["--workers", "1"]):
+    for extra in (
+        ["--set", "scheduling.scheduler=threads"],
+        ["--workers", "1"],
+        ["--set", "task_retry_limits={allowed_retry: 2, maximum_cpu: 1, maximum_ram: 4}"],
+        ["--set", "python_data_managing.number_of_chunks=5"],  # features are bit-identical
+    ):
         result = invoke("run", str(world / "config.yaml"), *args, *extra, "--dry-run")
         assert result.exit_code == 0
         assert result.output.startswith("nothing to do")
@@ -180,14 +185,78 @@ def test_a_changed_input_file_makes_its_tasks_stale(world, tmp_path):
     copy = tmp_path / "world"
     shutil.copytree(world, copy, ignore=shutil.ignore_patterns("output"))
     output = tmp_path / "out"
-    args = ["--set", f"chain.output_path={output}", "--last-step", "split"]
+    args = ["--set", f"chain.output_path={output}", "--last-step", "split"]  # preprocessing too
     assert invoke("run", str(copy / "config.yaml"), *sets(), *args).exit_code == 0
     nomenclature = copy / "nomenclature.txt"
     nomenclature.write_text(nomenclature.read_text().replace("Water", "Open water"))
     steps = invoke("steps", str(copy / "config.yaml"), *sets(f"chain.output_path={output}"))
     assert steps.exit_code == 0
     assert f"input changed: {nomenclature}" in steps.output
-    assert steps.output.splitlines()[0].split()[2] == "stale"
+    states = {
+        line.split()[0]: line.split()[2] for line in steps.output.splitlines() if line[0] != " "
+    }
+    # the polygons are read again, the Sentinel-2 products are not
+    assert states["init"] == "stale" and states["split"] == "stale"
+    assert states["preprocessing"] == "done"
+
+
+def test_products_linked_from_a_store_are_followed(world, tmp_path):
+    copy = tmp_path / "world"
+    shutil.copytree(world, copy, ignore=shutil.ignore_patterns("T31TCJ"))
+    (copy / "S2" / "T31TCJ").mkdir()
+    for product in sorted((world / "S2" / "T31TCJ").iterdir()):
+        (copy / "S2" / "T31TCJ" / product.name).symlink_to(product, target_is_directory=True)
+    args = sets(f"chain.output_path={tmp_path / 'out'}")
+    assert invoke("run", str(copy / "config.yaml"), *args, "--last-step", "init").exit_code == 0
+    assert invoke("run", str(copy / "config.yaml"), *args, "--dry-run").stdout.startswith("1")
+    sorted((copy / "S2" / "T31TCJ").iterdir())[-1].unlink()  # the store lost a product
+    dry = invoke("run", str(copy / "config.yaml"), *args, "--last-step", "init", "--dry-run")
+    assert "init " in dry.stdout and "input changed" in dry.stdout
+
+
+def test_upper_case_shapefile_parts_are_fingerprinted(world, tmp_path):
+    from sitsmap.pipeline.graph import build_tasks
+    from sitsmap.scheduling.fingerprints import task_fingerprints
+
+    for part in world.glob("ground_truth.*"):
+        shutil.copy(part, tmp_path / f"GT{part.suffix.upper()}")
+    config = load_config(world / "config.yaml", [f"chain.ground_truth={tmp_path / 'GT.SHP'}"])
+    before = task_fingerprints(build_tasks(config), config)["init-ground-truth"]
+    with (tmp_path / "GT.DBF").open("r+b") as dbf:  # a class code edited in the table only
+        dbf.seek(-2, os.SEEK_END)
+        dbf.write(b"9")
+    after = task_fingerprints(build_tasks(config), config)["init-ground-truth"]
+    assert before.digest != after.digest
+
+
+def test_more_runs_keep_the_first_runs_tasks(world, finished):
+    args = sets(f"chain.output_path={finished}", "arg_train.runs=2")
+    dry = invoke("run", str(world / "config.yaml"), *args, "--dry-run")
+    planned = {line.split()[0] for line in dry.stdout.splitlines()[1:]}
+    assert "learning-seed1" in planned and "validation-summary" in planned
+    assert not any("seed0" in key for key in planned)
+
+
+def test_dry_run_knows_remove_output_path_and_inverted_ranges(world, finished):
+    args = ["run", str(world / "config.yaml"), *sets(f"chain.output_path={finished}")]
+    dry = invoke(*args, "--set", "chain.remove_output_path=true", "--dry-run")
+    assert ", 0 up to date" in dry.stdout.splitlines()[0] and "emptied first" in dry.stdout
+    inverted = invoke(*args, "--first-step", "sampling", "--last-step", "init")
+    assert inverted.exit_code == 2 and "comes after" in inverted.stderr
+
+
+def test_nested_output_folders_are_refused(world, finished, tmp_path):
+    inside = invoke("run", str(world / "config.yaml"), *sets(f"chain.output_path={finished / 'b'}"))
+    assert inside.exit_code == 2 and "inside another sitsmap output folder" in inside.stderr
+    holder = tmp_path / "holder"
+    holder.mkdir()
+    shutil.copytree(finished, holder / "old_run")
+    outer = invoke("run", str(world / "config.yaml"), *sets(f"chain.output_path={holder}"))
+    assert outer.exit_code == 2 and "not created by sitsmap" in outer.stderr
+    (holder / ".sitsmap").mkdir()
+    (holder / ".sitsmap" / "done").mkdir()
+    outer = invoke("run", str(world / "config.yaml"), *sets(f"chain.output_path={holder}"))
+    assert outer.exit_code == 2 and "holds another sitsmap output folder" in outer.stderr
 
 
 def test_first_step_forces_its_steps_and_invalidates_downstream(world, finished, tmp_path):

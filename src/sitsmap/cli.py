@@ -153,7 +153,7 @@ def run(
 
     config = load_config(config_path, overrides)
     if dry_run:
-        click.echo(plan_chain(config, first_step, last_step).describe(), nl=False)
+        click.echo(plan_chain(config, first_step, last_step, config_path).describe(), nl=False)
         return
     context = run_chain(config, first_step, last_step, scheduler, workers, config_path)
     _echo_outputs(context)

@@ -74,22 +74,50 @@ def check_output_path(output: Path, inputs: Mapping[str, Path | None]) -> None:
             )
 
 
+def check_claimable(output: Path) -> None:
+    """Refuse an output folder that sitsmap may not write into (nothing is written).
+
+    Raises
+    ------
+    InputDataError
+        If ``output`` is a file, lies inside another sitsmap output folder, holds
+        one, or is a non-empty folder without sitsmap's marker.
+    """
+    if output.exists() and not output.is_dir():
+        raise InputDataError("chain.output_path is a file, not a folder", output)
+    for parent in _real(output).parents:
+        if is_owned(parent):
+            raise InputDataError(
+                f"chain.output_path lies inside another sitsmap output folder ({parent}), "
+                "whose runs could delete it; choose a folder outside it",
+                output,
+            )
+    if not output.is_dir():
+        return
+    if not is_owned(output) and any(output.iterdir()):
+        raise InputDataError(
+            "chain.output_path is not empty and was not created by sitsmap; "
+            "sitsmap writes only into a new, empty or sitsmap-made folder",
+            output,
+        )
+    nested = _nested_output(output)
+    if nested is not None:
+        raise InputDataError(
+            f"chain.output_path holds another sitsmap output folder ({nested}); "
+            "a run here could delete it",
+            output,
+        )
+
+
 def claim_output_folder(output: Path) -> None:
     """Create ``output`` with its marker, or check that an existing one is sitsmap's.
 
     Raises
     ------
     InputDataError
-        If ``output`` is a file, or a non-empty folder without sitsmap's marker.
+        As :func:`check_claimable`.
     """
-    if output.exists() and not output.is_dir():
-        raise InputDataError("chain.output_path is a file, not a folder", output)
-    if output.is_dir() and not is_owned(output) and any(output.iterdir()):
-        raise InputDataError(
-            "chain.output_path is not empty and was not created by sitsmap; "
-            "sitsmap writes only into a new, empty or sitsmap-made folder",
-            output,
-        )
+    check_claimable(output)
     (output / STATE_DIR).mkdir(parents=True, exist_ok=True)
     marker = output / MARKER
     if not marker.exists():
@@ -100,8 +128,25 @@ def claim_output_folder(output: Path) -> None:
 
 
 def is_owned(output: Path) -> bool:
-    """Whether ``output`` carries sitsmap's marker (or an older sitsmap's records)."""
-    return (output / MARKER).is_file() or (output / STATE_DIR / "done").is_dir()
+    """Whether ``output`` carries sitsmap's marker (or an older sitsmap's records).
+
+    A ``.sitsmap`` that is a symbolic link does not count: emptying the folder
+    would otherwise reach through it.
+    """
+    state = output / STATE_DIR
+    if state.is_symlink() or not state.is_dir():
+        return False
+    return (output / MARKER).is_file() or (state / "done").is_dir()
+
+
+def _nested_output(output: Path) -> Path | None:
+    """The first folder under ``output`` (links not followed) that is a sitsmap output folder."""
+    for root, dirs, _files in os.walk(output):
+        dirs[:] = [d for d in dirs if d != STATE_DIR]
+        for name in dirs:
+            if is_owned(Path(root, name)):
+                return Path(root, name)
+    return None
 
 
 def empty_owned_folder(output: Path) -> int:
@@ -144,7 +189,8 @@ def output_lock(output: Path) -> Iterator[None]:
         At once, if another process holds the lock; the message names its PID
         and start time.
     """
-    lock = FileLock(output / LOCK, timeout=0)
+    # no soft (file-exists) lock where the file system lacks flock: a killed run would keep it
+    lock = FileLock(output / LOCK, timeout=0, fallback_to_soft=False, preserve_lock_file=True)
     try:
         lock.acquire()
     except Timeout:

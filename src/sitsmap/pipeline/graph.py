@@ -94,7 +94,10 @@ def build_crossval_tasks(
 
 
 def _shared_tasks(tiles: list[str]) -> list[Task]:
-    tasks = [Task("init", "init", init.run_init)]
+    tasks = [
+        Task("init", "init", init.run_init),
+        Task("init-ground-truth", "init", init.prepare_truth, {}, ("init",)),
+    ]
     tasks += [
         Task(
             f"preprocessing-{tile}",
@@ -127,7 +130,9 @@ def _seed_tasks(
         return Task(key + at, step, function, arguments, tuple(needs), fold)
 
     split_args = {"seed": seed, **({"group_field": group_field} if group_field else {})}
-    tasks = [task(f"split-{s}", "split", split.split_ground_truth, split_args, ["init"])]
+    tasks = [
+        task(f"split-{s}", "split", split.split_ground_truth, split_args, ["init-ground-truth"])
+    ]
     for tile in tiles:
         tasks.append(
             task(
@@ -214,15 +219,14 @@ _CLASSIFIER = (
     "arg_train.deep_learning_parameters",
 )
 _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
+    (init, "run_init", ("chain.list_tile", *_FEATURES)),
     (
         init,
-        "run_init",
+        "prepare_truth",
         (
-            "chain.list_tile",
             "chain.ground_truth",
             "chain.data_field",
             "chain.merge_final_classifications",
-            *_FEATURES,
             *_NOMENCLATURE,
         ),
     ),
@@ -276,7 +280,7 @@ def declare_reads(task: Task, config: Config) -> Task:
     """Return ``task`` with the configuration keys and input files its outputs depend on."""
     reads = _reads_of(task.function)
     chain = config.chain
-    if task.key == "init" and chain.merge_final_classifications:
+    if task.key == "init-ground-truth" and chain.merge_final_classifications:
         # init holds back the fusion's validation polygons, drawn with the first seed
         reads += ("chain.merge_final_classifications_ratio", "arg_train.random_seed")
     files: list[Path] = []

@@ -14,6 +14,7 @@ from sitsmap.config.schema import STEP_NAMES, Config
 from sitsmap.errors import InputDataError
 from sitsmap.io.atomic import remove_stale_temporaries, write_text
 from sitsmap.io.output_folder import (
+    check_claimable,
     check_output_path,
     claim_output_folder,
     empty_owned_folder,
@@ -104,13 +105,26 @@ def run_crossval(
     return context
 
 
-def plan_chain(config: Config, first_step: str | None = None, last_step: str | None = None) -> Plan:
-    """What ``sitsmap run`` would do now (``--dry-run``): the tasks to run and why."""
+def plan_chain(
+    config: Config,
+    first_step: str | None = None,
+    last_step: str | None = None,
+    config_path: Path | None = None,
+) -> Plan:
+    """What ``sitsmap run`` would do now (``--dry-run``): the tasks to run and why.
+
+    The output folder is checked as a run would check it; nothing is written.
+    """
+    first_step = first_step or config.chain.first_step
+    check_output_path(config.chain.output_path, input_paths(config, config_path))
+    check_claimable(config.chain.output_path)
+    removing = config.chain.remove_output_path and first_step in (None, STEP_NAMES[0])
     return plan_tasks(
         build_tasks(config),
         RunContext(config),
-        first_step or config.chain.first_step,
+        first_step,
         last_step or config.chain.last_step,
+        fresh="chain.remove_output_path: the folder is emptied first" if removing else None,
     )
 
 
@@ -135,8 +149,11 @@ def _owned_output(config: Config, config_path: Path | None) -> Iterator[RunConte
 def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Path | None]:
     """Every input a run reads, by the configuration key that names it."""
     chain = config.chain
+    # a tile's folder may be a link to another disk: each is checked by its real path
+    tiles = {f"chain.s2_path ({tile})": chain.s2_path / tile for tile in chain.list_tile}
     return {
         "chain.s2_path": chain.s2_path,
+        **tiles,
         "chain.ground_truth": chain.ground_truth,
         "chain.nomenclature_path": chain.nomenclature_path,
         "chain.color_table": chain.color_table,

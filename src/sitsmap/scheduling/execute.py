@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,12 +94,19 @@ def execute_task(
             "seconds": seconds,
             "finished": time.time(),
             "attempts": attempt,
+            "id": uuid.uuid4().hex,
+            "needed_records": _record_ids(layout.done, task.depends_on),
             "fingerprint": fingerprint.digest if fingerprint else None,
             "basis": fingerprint.parts if fingerprint else None,
             "outputs": dict(outputs or {}),
         },
     )
     return task.key
+
+
+def _record_ids(done_dir: Path, keys: tuple[str, ...]) -> dict[str, str | None]:
+    """The ids of the records of the tasks ``keys``, as this task found them (Make's rule)."""
+    return {key: (read_record(done_dir, key) or {}).get("id") for key in keys}
 
 
 def _recorded_fingerprint(done_dir, key: str) -> str | None:

@@ -98,28 +98,35 @@ def stale_reasons(recorded: Mapping[str, Any], current: Fingerprint) -> list[str
     reasons = []
     if old.get("version") != new["version"]:
         reasons.append(f"sitsmap version changed ({old.get('version')} → {new['version']})")
-    reasons += _changed(old.get("config", {}), new["config"], "{} changed ({!r} → {!r})")
+    reasons += _changed(old.get("config", {}), new["config"])
     reasons += [
         f"input changed: {path}"
         for path in new["files"]
         if old.get("files", {}).get(path) != new["files"][path]
     ]
+    old_needs = old.get("needs", {})
     reasons += [
-        f"needs {key}, which is out of date"
+        f"needs {key}, which is {'out of date' if key in old_needs else 'new'}"
         for key in new["needs"]
-        if old.get("needs", {}).get(key) != new["needs"][key]
+        if old_needs.get(key) != new["needs"][key]
     ]
     if old.get("arguments") != new["arguments"]:
         reasons.append("the task's arguments changed")
     return reasons or ["fingerprint changed"]
 
 
-def _changed(old: Mapping[str, Any], new: Mapping[str, Any], template: str) -> list[str]:
-    return [
-        template.format(key, old.get(key), value)
-        for key, value in new.items()
-        if old.get(key) != value
-    ]
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """One line per changed configuration value, naming the innermost key that changed."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            lines += _changed(before, after, f"{prefix}{key}.")
+        else:
+            lines.append(f"{prefix}{key} changed ({before!r} → {after!r})")
+    return lines
 
 
 def _identity(path: Path, cache: dict[Path, Any]) -> Any:
@@ -128,8 +135,7 @@ def _identity(path: Path, cache: dict[Path, Any]) -> Any:
         if path.is_dir():
             cache[path] = _folder_identity(path)
         elif path.suffix.lower() == ".shp":
-            siblings = [path.with_suffix(suffix) for suffix in SHAPEFILE_PARTS]
-            cache[path] = {p.name: _file_identity(p) for p in siblings if p.exists()}
+            cache[path] = {p.name: _file_identity(p) for p in _shapefile_parts(path)}
         else:
             cache[path] = _file_identity(path)
     return cache[path]
@@ -149,19 +155,43 @@ def _file_identity(path: Path) -> str:
     return f"sha256 {digest.hexdigest()}"
 
 
+def _shapefile_parts(path: Path) -> list[Path]:
+    """The files of a shapefile, whatever the case of their extensions (``GT.SHP``, ``GT.dbf``)."""
+    try:
+        entries = sorted(path.parent.iterdir())
+    except OSError:
+        return [path]
+    return [p for p in entries if p.stem == path.stem and p.suffix.lower() in SHAPEFILE_PARTS] or [
+        path
+    ]
+
+
 def _folder_identity(folder: Path) -> str:
-    """sha256 of every file's relative path, size and mtime under ``folder``."""
+    """sha256 of the relative path, size and mtime of every entry under ``folder``.
+
+    Symbolic links are followed (products linked from a store are common), each
+    real folder once, and the names of links count, so that adding or removing a
+    linked product changes the identity.
+    """
     digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
         dirs.sort()
+        for name in dirs:  # a folder counts by its name: its files say what changed in it
+            digest.update(f"{Path(root, name).relative_to(folder)}/\n".encode(errors="replace"))
         for name in sorted(files):
             path = Path(root, name)
             try:
                 stat = path.stat()
+                line = f"{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
             except OSError:
-                continue
-            line = f"{path.relative_to(folder)}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
-            digest.update(line.encode("utf-8", "surrogateescape"))
+                line = f"{path.relative_to(folder)}\tbroken link\n"
+            digest.update(line.encode(errors="replace"))
     return f"tree {digest.hexdigest()}"
 
 

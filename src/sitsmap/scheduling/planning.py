@@ -1,8 +1,9 @@
 """Decide which tasks run, like a build system: missing, stale or forced ones and what follows.
 
 A task is *done* when its completion record holds the fingerprint it has now
-(see :mod:`sitsmap.scheduling.fingerprints`) and none of the tasks it needs
-was redone after it (Make's rule). It is *stale* when its record is there
+(see :mod:`sitsmap.scheduling.fingerprints`) and the tasks it needs still
+have the records it found when it ran (Make's rule, with record ids rather than
+clocks, which differ between the hosts of a cluster). It is *stale* when its record is there
 but no longer matches, *missing* when there is no record. A rerun redoes the
 stale and missing tasks of the step range; a changed task changes the
 fingerprints of everything downstream, which reruns too. ``--first-step``
@@ -14,7 +15,7 @@ record claims an output made from what has just been replaced.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sitsmap.config.schema import STEP_NAMES
 from sitsmap.errors import StepError
@@ -64,23 +65,34 @@ def task_states(tasks: Sequence[Task], context: RunContext) -> list[TaskState]:
 
 
 def plan_tasks(
-    tasks: Sequence[Task], context: RunContext, first_step: str | None, last_step: str | None
+    tasks: Sequence[Task],
+    context: RunContext,
+    first_step: str | None,
+    last_step: str | None,
+    fresh: str | None = None,
 ) -> Plan:
     """Select the tasks of the step range that are not up to date (or forced by ``first_step``).
 
     Nothing is changed on disk: :func:`apply_plan` forgets the records the plan invalidates.
+    ``fresh`` (a reason) plans as if no task had run, for a folder about to be emptied.
 
     Raises
     ------
     StepError
-        If a task before the range, needed by the range, is missing or stale.
+        If the range is inverted, or if a task before the range, needed by the
+        range, is missing or stale.
     """
     first = STEP_NAMES.index(first_step) if first_step else 0
     last = STEP_NAMES.index(last_step) if last_step else len(STEP_NAMES) - 1
+    if first > last:
+        raise StepError(
+            f"--first-step {first_step} comes after --last-step {last_step}", context.layout.root
+        )
     fingerprints = task_fingerprints(tasks, context.config)
-    states = {
-        s.task.key: s for s in _states(tasks, fingerprints, read_records(context.layout.done))
-    }
+    records = {} if fresh else read_records(context.layout.done)
+    states = {s.task.key: s for s in _states(tasks, fingerprints, records)}
+    if fresh:
+        states = {key: replace(state, reasons=(fresh,)) for key, state in states.items()}
     forced = _downstream(tasks, {t.key for t in tasks if t.step == first_step})
     reasons = {
         key: (f"forced by --first-step {first_step}",) if key in forced else states[key].reasons
@@ -129,19 +141,15 @@ def _states(
 def _redone_after(
     task: Task, record: dict, records: dict[str, dict], states: dict[str, TaskState]
 ) -> list[str]:
-    """Make's rule: a task is out of date if a task it needs is, or finished after it started."""
+    """Make's rule with record ids: out of date if a needed task is, or was redone since."""
     reasons = []
+    seen = record.get("needed_records") or {}
     for key in task.depends_on:
-        needed = records.get(key)
         if states[key].state != "done":
             reasons.append(f"needs {key}, which is {states[key].state}")
-        elif needed and _finished(needed) > record.get("started", 0.0):
+        elif seen.get(key) != records[key].get("id"):
             reasons.append(f"needs {key}, which was redone after it")
     return reasons
-
-
-def _finished(record: dict) -> float:
-    return record.get("finished", record.get("started", 0.0) + record.get("seconds", 0.0))
 
 
 def _downstream(tasks: Sequence[Task], keys: set[str]) -> set[str]:

@@ -1,4 +1,8 @@
-"""Step init: validate the configuration and the inputs, create the output tree."""
+"""Step init: the tiles' products and temporal grid, then the clean ground truth.
+
+Two tasks: ``init`` reads the tiles, ``init-ground-truth`` the polygons, so that
+editing the ground truth never rereads the Sentinel-2 products.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ from sitsmap.errors import InputDataError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.mosaic import tile_envelopes
-from sitsmap.pipeline.acquisitions import Acquisitions, save_acquisitions, tile_stack
+from sitsmap.pipeline.acquisitions import (
+    Acquisitions,
+    load_acquisitions,
+    save_acquisitions,
+    tile_stack,
+)
 from sitsmap.pipeline.context import RunContext
 from sitsmap.preprocessing.temporal import common_period, regular_dates
 from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
@@ -23,10 +32,9 @@ LOGGER = logging.getLogger(__name__)
 
 
 def run_init(context: RunContext) -> None:
-    """Check every input, fix the temporal grid, write the resolved config and envelopes."""
+    """Find every tile's products, fix the temporal grid, write the tile envelopes."""
     config, layout = context.config, context.layout
     chain, s2 = config.chain, config.sentinel_2
-    nomenclature = context.nomenclature
     stacks = {tile: tile_stack(context, tile) for tile in chain.list_tile}
     grids = {tile: stack.grid for tile, stack in stacks.items()}
     crs = _shared_crs(grids, chain.s2_path)
@@ -41,23 +49,36 @@ def run_init(context: RunContext) -> None:
         s2.temporal_resolution,
     )
     envelopes = tile_envelopes(grids)
-    truth = prepare_ground_truth(
-        read_vector(chain.ground_truth),
-        chain.ground_truth,
-        chain.data_field,
-        nomenclature,
-        crs,
-        shapely.union_all(list(envelopes.values())),
-    )
-    write_vector(
-        _hold_back_for_fusion(truth, chain, config.arg_train.random_seed), layout.ground_truth
-    )
     write_vector(
         gpd.GeoDataFrame({"tile": list(envelopes)}, geometry=list(envelopes.values()), crs=crs),
         layout.envelopes,
     )
     save_acquisitions(context, Acquisitions(tuple(out_dates), s2.keep_bands, grids, input_dates))
     write_text(layout.config, dump_config(config))
+
+
+def prepare_truth(context: RunContext) -> None:
+    """Check and clean the ground truth, in the tiles' CRS, over the tiles' envelopes.
+
+    A task of its own, apart from :func:`run_init`: editing the ground truth
+    reruns the steps that use polygons, never the reading of the tiles.
+    """
+    config, layout = context.config, context.layout
+    chain = config.chain
+    acquisitions = load_acquisitions(context)
+    crs = next(iter(acquisitions.grids.values())).crs
+    envelopes = read_vector(layout.envelopes)
+    truth = prepare_ground_truth(
+        read_vector(chain.ground_truth),
+        chain.ground_truth,
+        chain.data_field,
+        context.nomenclature,
+        crs,
+        shapely.union_all(list(envelopes.geometry)),
+    )
+    write_vector(
+        _hold_back_for_fusion(truth, chain, config.arg_train.random_seed), layout.ground_truth
+    )
 
 
 def _shared_crs(grids: dict, s2_path) -> object:
