@@ -85,7 +85,24 @@ def _write_shapefile(frame: gpd.GeoDataFrame, path: Path) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmpdir:
-        frame.to_file(Path(tmpdir) / path.name, driver="ESRI Shapefile", engine="pyogrio")
+        frame.to_file(
+            Path(tmpdir) / path.name,
+            driver="ESRI Shapefile",
+            engine="pyogrio",
+            **_declared_geometry_type(frame),
+        )
         parts = sorted(Path(tmpdir).iterdir(), key=lambda part: part.suffix.lower() == ".shp")
         for part in parts:
             os.replace(part, path.with_name(part.name))
+
+
+def _declared_geometry_type(frame: gpd.GeoDataFrame) -> dict[str, str]:
+    """The layer type to declare for polygons, so that an empty first row cannot decide it.
+
+    Without it, a Shapefile whose first row has no geometry was written as a
+    LineString layer, its polygons turned into their outlines.
+    """
+    types = set(frame.geom_type.dropna())
+    if types and types <= {"Polygon", "MultiPolygon"}:
+        return {"geometry_type": "MultiPolygon" if "MultiPolygon" in types else "Polygon"}
+    return {}
