@@ -149,9 +149,13 @@ def run(
     files, a task it needs or sitsmap's version changed since it ran.
     """
     from sitsmap.config import load_config
-    from sitsmap.pipeline.run import plan_chain, run_chain
+    from sitsmap.pipeline.preflight import check_run_inputs
 
     config = load_config(config_path, overrides)
+    check_run_inputs(config, config_path)  # a bad path costs no import of the chain
+
+    from sitsmap.pipeline.run import plan_chain, run_chain
+
     if dry_run:
         click.echo(plan_chain(config, first_step, last_step, config_path).describe(), nl=False)
         return
@@ -182,9 +186,13 @@ def crossval(
 ) -> None:
     """Spatial cross-validation of CONFIG: leave each tile (or group) out in turn."""
     from sitsmap.config import load_config
-    from sitsmap.pipeline.run import run_crossval
+    from sitsmap.pipeline.preflight import check_run_inputs
 
     config = load_config(config_path, overrides)
+    check_run_inputs(config, config_path)
+
+    from sitsmap.pipeline.run import run_crossval
+
     context = run_crossval(config, group_field, scheduler, workers, config_path)
     summary = context.layout.crossval / "summary.txt"
     click.echo(summary.read_text(encoding="utf-8"), nl=False)

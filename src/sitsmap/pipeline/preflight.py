@@ -23,13 +23,42 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from sitsmap.config.schema import Config
 from sitsmap.errors import InputDataError
+from sitsmap.io.output_folder import check_output_path
 from sitsmap.io.products import find_products
 from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
 
-__all__ = ["check_inputs"]
+__all__ = ["check_inputs", "check_run_inputs", "input_paths"]
 
 _NOT_POLYGONS = ("Point", "LineString", "MultiPoint", "MultiLineString")
 """Layer geometry types (with or without Z/M) that cannot hold ground-truth polygons."""
+
+
+def check_run_inputs(config: Config, config_path: Path | None = None) -> None:
+    """Everything a run checks before it writes anything: the output folder, then the inputs.
+
+    Light enough for the command line to call before it imports the chain.
+    """
+    check_output_path(config.chain.output_path, input_paths(config, config_path))
+    check_inputs(config)
+
+
+def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Path | None]:
+    """Every input a run reads, by the configuration key that names it."""
+    chain = config.chain
+    # a tile's folder may be a link to another disk: each is checked by its real path
+    tiles = {f"chain.s2_path ({tile})": chain.s2_path / tile for tile in chain.list_tile}
+    return {
+        "chain.s2_path": chain.s2_path,
+        **tiles,
+        "chain.ground_truth": chain.ground_truth,
+        "chain.nomenclature_path": chain.nomenclature_path,
+        "chain.color_table": chain.color_table,
+        "chain.region_path": chain.region_path,
+        "arg_train.sample_selection.strategy.byclass.in": (
+            config.arg_train.sample_selection.byclass_in
+        ),
+        "the configuration file": config_path,
+    }
 
 
 def check_inputs(config: Config) -> None:

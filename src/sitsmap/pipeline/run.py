@@ -23,7 +23,7 @@ from sitsmap.io.output_folder import (
 from sitsmap.io.vector import read_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
-from sitsmap.pipeline.preflight import check_inputs
+from sitsmap.pipeline.preflight import check_run_inputs, input_paths
 from sitsmap.report import write_report
 from sitsmap.scheduling.planning import Plan, apply_plan, plan_tasks, task_states
 from sitsmap.scheduling.resources import available_cores
@@ -136,33 +136,13 @@ def _owned_output(config: Config, config_path: Path | None) -> Iterator[RunConte
     Temporary files left by killed runs are removed once the lock is held.
     """
     output = config.chain.output_path
-    check_output_path(output, input_paths(config, config_path))
-    check_inputs(config)
+    check_run_inputs(config, config_path)
     claim_output_folder(output)
     with output_lock(output):
         removed = remove_stale_temporaries(output)
         if removed:
             LOGGER.info("removed %d temporary file(s) left by an interrupted run", removed)
         yield RunContext(config)
-
-
-def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Path | None]:
-    """Every input a run reads, by the configuration key that names it."""
-    chain = config.chain
-    # a tile's folder may be a link to another disk: each is checked by its real path
-    tiles = {f"chain.s2_path ({tile})": chain.s2_path / tile for tile in chain.list_tile}
-    return {
-        "chain.s2_path": chain.s2_path,
-        **tiles,
-        "chain.ground_truth": chain.ground_truth,
-        "chain.nomenclature_path": chain.nomenclature_path,
-        "chain.color_table": chain.color_table,
-        "chain.region_path": chain.region_path,
-        "arg_train.sample_selection.strategy.byclass.in": (
-            config.arg_train.sample_selection.byclass_in
-        ),
-        "the configuration file": config_path,
-    }
 
 
 def _execute(
