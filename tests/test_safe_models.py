@@ -13,6 +13,7 @@ import pytest
 import skops.io
 import torch
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.tree import ExtraTreeClassifier
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.models import MANIFEST
@@ -115,6 +116,35 @@ def test_skops_file_with_an_untrusted_type_is_refused(tmp_path, samples, untrust
         load_model(path)
     assert caught.value.path == str(path)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "damage", ["child_out_of_bounds", "child_before_parent", "feature_out_of_bounds", "other_tree"]
+)
+def test_forest_with_crafted_trees_is_refused_before_predicting(tmp_path, samples, damage):  # noqa: F811
+    # scikit-learn follows node indices unchecked: such a tree would crash predict (segfault)
+    path = model_path(tmp_path)
+    model = fitted("rf", samples)
+    save_model(path, model, metadata("rf"))
+    forest = model.to_sklearn()
+    if damage == "other_tree":
+        forest.estimators_[0] = ExtraTreeClassifier().fit(*samples[:2])
+    else:
+        tree = forest.estimators_[0].tree_
+        state = tree.__getstate__()
+        nodes = state["nodes"].copy()
+        field, value = {
+            "child_out_of_bounds": ("left_child", 10**9),
+            "child_before_parent": ("right_child", 0),
+            "feature_out_of_bounds": ("feature", 10**6),
+        }[damage]
+        nodes[field][0] = value
+        state["nodes"] = nodes
+        tree.__setstate__(state)
+    rewrite(path, **{"forest.skops": skops.io.dumps(forest)})
+    with pytest.raises(InputDataError) as caught:
+        load_model(path)
+    assert caught.value.path == str(path) and "\n" not in str(caught.value)
 
 
 def test_changed_model_file_is_refused_when_the_digest_is_given(tmp_path, samples):  # noqa: F811

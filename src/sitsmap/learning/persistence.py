@@ -35,6 +35,7 @@ import skops.io
 import torch
 from lightgbm.basic import LightGBMError
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.tree import DecisionTreeClassifier
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from sitsmap.errors import InputDataError
@@ -67,7 +68,12 @@ TRUSTED_SKOPS_TYPES = [
     "sklearn.tree._classes.DecisionTreeClassifier",
     "sklearn.tree._tree.Tree",
 ]
-"""The only types, besides skops' built-in safe ones, a forest member may hold."""
+"""The only types, besides skops' built-in safe ones, a forest member may hold.
+
+skops does not trust ``Tree`` by default: its node indices are followed without
+bounds checks. It is trusted here only because :func:`check_forest` validates
+every tree before the forest is used. (LightGBM's text models are parsed by
+LightGBM's own C++ code, which validates them as it reads.)"""
 
 MEMBERS = {"deep": "network.pt", "rf": "forest.skops", "lightgbm": "booster.txt"}
 """The archive member holding each kind of model."""
@@ -271,8 +277,52 @@ def _decode(kind: str, state: dict[str, Any], member: bytes) -> ClassifierProtoc
         forest = skops.io.loads(member, trusted=TRUSTED_SKOPS_TYPES)
         if type(forest) is not RandomForestClassifier:
             raise TypeError(f"expected a RandomForestClassifier, found {type(forest).__name__}")
+        check_forest(forest)
         return RandomForest.from_sklearn(forest)
     raise ValueError(f"unknown model kind {kind!r}")
+
+
+def check_forest(forest: RandomForestClassifier) -> None:
+    """Refuse a forest whose trees scikit-learn could not walk safely.
+
+    skops trusts no ``Tree`` by default for a reason: prediction follows the
+    stored node indices without bounds checks, so a crafted file can read
+    memory out of bounds or crash the process. Every tree must be a plain
+    ``DecisionTreeClassifier`` whose children come after their parent (no
+    cycle), inside the tree, whose split features exist, and whose value
+    table matches the forest's classes.
+
+    Raises
+    ------
+    ValueError
+        On the first tree that breaks one of these rules.
+    """
+    n_features = int(forest.n_features_in_)
+    n_classes = len(forest.classes_)
+    for number, estimator in enumerate(forest.estimators_):
+        if type(estimator) is not DecisionTreeClassifier:
+            raise ValueError(f"tree {number} is a {type(estimator).__name__}")
+        tree = estimator.tree_
+        nodes = int(tree.node_count)
+        left, right = np.asarray(tree.children_left), np.asarray(tree.children_right)
+        feature, value = np.asarray(tree.feature), np.asarray(tree.value)
+        index = np.arange(nodes)
+        leaf = left == -1
+        split = ~leaf
+        broken = (
+            left.shape != (nodes,)
+            or right.shape != (nodes,)
+            or feature.shape != (nodes,)
+            or value.shape[0] != nodes
+            or value.shape[-1] != n_classes
+            or int(tree.n_features) != n_features
+            or not np.array_equal(leaf, right == -1)
+            or np.any((left[split] <= index[split]) | (left[split] >= nodes))
+            or np.any((right[split] <= index[split]) | (right[split] >= nodes))
+            or np.any((feature[split] < 0) | (feature[split] >= n_features))
+        )
+        if broken:
+            raise ValueError(f"tree {number} has node indices out of bounds or inconsistent")
 
 
 def use_threads(model: ClassifierProtocol, threads: int) -> None:
