@@ -140,3 +140,67 @@ def test_portable_error_of_a_bug_names_the_task_and_log():
         "(traceback in this log file)"
     )
     assert str(pickle.loads(pickle.dumps(portable))) == str(portable)
+
+
+class _FailedFuture:
+    """A finished Dask future whose result raises ``error``."""
+
+    key = "classification-T31TCJ-seed0"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def result(self):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "fragment"),
+    [
+        ("killed", "its worker died"),
+        ("cancelled", "CancelledError"),
+        ("runtime", "RuntimeError: comm closed"),
+    ],
+)
+def test_what_the_cluster_raises_is_one_scheduling_error(tmp_path, error, fragment):
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    from sitsmap.errors import SchedulingError
+    from sitsmap.scheduling.runner import _result
+
+    raised = {
+        "killed": KilledWorker("classification-T31TCJ-seed0", "tcp://127.0.0.1:1", 3),
+        "cancelled": CancelledError(),
+        "runtime": RuntimeError("comm closed\nmore"),
+    }[error]
+    with pytest.raises(SchedulingError, match=fragment) as caught:
+        _result(_FailedFuture(raised), tmp_path, 8.0)
+    assert "\n" not in str(caught.value) and "classification-T31TCJ-seed0" in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+@pytest.mark.parametrize("address", ["tcp://localhost", "foo://x:1", "nonsense"])
+def test_a_malformed_scheduler_address_is_one_line(world, address):
+    done = subprocess.run(
+        [str(SITSMAP), "run", str(world / "config.yaml"), "--scheduler", address,
+         "--last-step", "init"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert_one_line(done, address)
+    config = subprocess.run(
+        [str(SITSMAP), "config", "show", str(world / "config.yaml"),
+         "--set", f"scheduling.scheduler={address}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert_one_line(config, "scheduling.scheduler")
+
+
+def test_an_unknown_in_process_scheduler_is_one_line(world):
+    done = subprocess.run(
+        [str(SITSMAP), "run", str(world / "config.yaml"), "--scheduler", "inproc://x",
+         "--last-step", "init"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert_one_line(done, "cannot reach the Dask scheduler")

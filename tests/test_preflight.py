@@ -164,3 +164,13 @@ def test_config_that_is_not_text(tmp_path, content, problem):
     result = CliRunner().invoke(cli, ["config", "show", str(path)])
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [f"sitsmap: error: {path}: {problem}"]
+
+
+def test_a_filegdb_folder_is_a_ground_truth(small_world, tmp_path):
+    truth = gpd.read_file(small_world / "ground_truth.shp").dropna(subset=["geometry"])
+    truth = truth.astype({"code": "int32", "id": "int32"})
+    gdb = tmp_path / "truth.gdb"
+    truth.to_file(gdb, driver="OpenFileGDB", engine="pyogrio", geometry_type="MultiPolygon")
+    check_inputs(config_of(small_world, f"chain.ground_truth={gdb}"))
+    with pytest.raises(InputDataError, match="not a vector file"):
+        check_inputs(config_of(small_world, f"chain.ground_truth={tmp_path}"))

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pytest
 
 from sitsmap.config import config_from_mapping, load_config
-from sitsmap.errors import ConfigError, StepError
+from sitsmap.errors import ConfigError, InputDataError, StepError
 from sitsmap.pipeline.layout import MAX_NAME_LENGTH, OutputLayout, check_inside, safe_name
 
 SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -164,3 +164,26 @@ def _tree(root: Path) -> set[Path]:
 
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def test_one_tile_listed_twice_under_two_spellings_is_refused(small_world):
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_config(small_world / "config.yaml", ["chain.list_tile=T31TCJ 31tcj"])
+
+
+def test_group_values_differing_only_by_case_are_refused(small_world, tmp_path):
+    from shapely.geometry import box
+
+    from sitsmap.pipeline.run import _fold_names
+
+    truth = gpd.GeoDataFrame(
+        {"code": [1, 2], "zone": ["Forest", "forest"]},
+        geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10)],
+        crs="EPSG:2154",
+    )
+    truth.to_file(tmp_path / "truth.gpkg")
+    config = load_config(
+        small_world / "config.yaml", [f"chain.ground_truth={tmp_path / 'truth.gpkg'}"]
+    )
+    with pytest.raises(InputDataError, match="differ only by case"):
+        _fold_names(config, "zone")

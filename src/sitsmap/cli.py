@@ -31,6 +31,12 @@ class _Group(click.Group):
                 raise
             click.echo(f"sitsmap: error: {exc}", err=True)
             ctx.exit(2)
+        except OSError as exc:  # the machine's, not the input's: a full disk, a read-only folder
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"sitsmap: error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_Group)

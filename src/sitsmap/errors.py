@@ -153,7 +153,8 @@ def _plain_words(texts: list[str], path: str | None) -> str:
     """What the library messages mean, e.g. ``truncated or corrupt GeoTIFF``."""
     if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0:
         return "empty file, 0 bytes"
-    if any(_CORRUPT_TIFF.search(text) for text in texts):
+    is_tiff = path is not None and path.lower().endswith((".tif", ".tiff"))
+    if is_tiff and any(_CORRUPT_TIFF.search(text) for text in texts):
         return "truncated or corrupt GeoTIFF"
     if any(_NOT_RECOGNIZED.search(text) for text in texts):
         return "not a file format GDAL can read"

@@ -122,7 +122,8 @@ class Chain(Section):
     def _check_tiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("list at least one tile")
-        if len(set(value)) != len(value):
+        # T31TCJ and 31tcj name one tile (and one folder on a case-insensitive disk)
+        if len({tile.upper().removeprefix("T") for tile in value}) != len(value):
             raise ValueError("a tile is listed twice")
         bad = [tile for tile in value if not _TILE_NAME.fullmatch(tile)]
         if bad:
@@ -367,9 +368,15 @@ class Scheduling(Section):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        if value in {"synchronous", "threads", "processes"} or "://" in value:
+        if value in {"synchronous", "threads", "processes"} or _SCHEDULER_ADDRESS.match(value):
             return value
         raise ValueError("expected synchronous, threads, processes or a tcp://host:port address")
+
+
+_SCHEDULER_ADDRESS = re.compile(
+    r"^((tcp|tls|ucx|ws|wss)://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}|inproc://\S+)$"
+)
+"""A Dask scheduler's address: protocol, host (or [IPv6]) and port; or an in-process one."""
 
 
 class Config(Section):

@@ -115,7 +115,8 @@ def check_ground_truth(path: Path, data_field: str) -> None:
 
     Only the layer's header is read (fields, geometry type, CRS, feature count).
     """
-    _check_file("chain.ground_truth", path)
+    if not path.is_dir():  # a FileGDB (``.gdb``) is a folder that OGR reads as one dataset
+        _check_file("chain.ground_truth", path)
     info = _layer_info(path)
     if info["features"] == 0:
         raise InputDataError("chain.ground_truth: has no features (0 polygons)", path)

@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from sitsmap.config import dump_config
-from sitsmap.config.schema import STEP_NAMES, Config
-from sitsmap.errors import InputDataError
+from sitsmap.config.schema import STEP_NAMES, Config, Scheduling
+from sitsmap.errors import ConfigError, InputDataError
 from sitsmap.io.atomic import remove_stale_temporaries, write_text
 from sitsmap.io.output_folder import (
     check_claimable,
@@ -168,7 +170,7 @@ def _execute(
     run_graph(
         plan.to_run,
         context,
-        scheduler or config.scheduling.scheduler,
+        _scheduler(config, scheduler),
         _workers(config, workers),
         config.task_retry_limits.allowed_retry,
         plan.fingerprints,
@@ -183,7 +185,25 @@ def _fold_names(config: Config, group_field: str | None) -> list[str]:
         raise InputDataError(
             f"no field {group_field!r} to group the folds by", config.chain.ground_truth
         )
-    return sorted(truth[group_field].dropna().astype(str).unique())
+    folds = sorted(truth[group_field].dropna().astype(str).unique())
+    # "Forest" and "forest" would share one fold folder on a case-insensitive disk
+    if len({fold.casefold() for fold in folds}) != len(folds):
+        raise InputDataError(
+            f"values of {group_field!r} differ only by case; make them distinct",
+            config.chain.ground_truth,
+        )
+    return folds
+
+
+def _scheduler(config: Config, scheduler: str | None) -> str:
+    """The scheduler asked for (``--scheduler``), checked like the configuration's own key."""
+    if scheduler is None:
+        return config.scheduling.scheduler
+    try:
+        return Scheduling(scheduler=scheduler).scheduler
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"--scheduler {scheduler!r}: {message}") from None
 
 
 def _workers(config: Config, workers: int | None) -> int:

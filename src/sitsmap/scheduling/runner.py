@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import dask
 from dask.callbacks import Callback
 
 from sitsmap.console import StepProgress
-from sitsmap.errors import SchedulingError
+from sitsmap.errors import SchedulingError, SitsmapError
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import Task
 from sitsmap.scheduling.execute import execute_task
@@ -149,12 +150,39 @@ def _run_distributed(
             client.register_plugin(ImportInBackground(modules), name="sitsmap-imports")
             futures = client.get(graph, keys, sync=False)
             for future in as_completed(futures):
-                future.result()  # re-raises the task's error here, with its type
+                _result(future, log_dir, memory_gb / workers)
                 progress.advance(step_of[future.key])
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _result(future, log_dir: Path, worker_memory_gb: float) -> None:
+    """Wait for one task; re-raise its sitsmap error as is, anything Dask says as one line.
+
+    A task's own error arrives already portable (see
+    :func:`sitsmap.errors.portable_error`); what is left is the cluster's: a worker
+    that died (killed for its memory, or crashed), a cancelled task.
+    """
+    from distributed.scheduler import KilledWorker
+
+    try:
+        future.result()
+    except SitsmapError:
+        raise
+    except KilledWorker:
+        raise SchedulingError(
+            f"task {future.key}: its worker died, every time it ran (out of memory? each "
+            f"worker has {worker_memory_gb:.1f} GB of task_retry_limits.maximum_ram)",
+            log_dir,
+        ) from None
+    except (Exception, CancelledError) as exc:  # noqa: BLE001 - the cluster's own failures
+        text = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        raise SchedulingError(
+            f"task {future.key} failed on the cluster ({detail})", log_dir
+        ) from None
 
 
 LOCAL_CLUSTER_CONFIG = {
@@ -192,8 +220,8 @@ def _start_cluster(address: str | None, workers: int, memory_gb: float) -> tuple
             silence_logs=logging.ERROR,
         )
         return Client(cluster), cluster
-    except OSError as exc:
-        raise SchedulingError(f"cannot reach the Dask scheduler ({exc})", address) from exc
+    except (OSError, ValueError) as exc:  # ValueError: an address Dask cannot parse
+        raise SchedulingError(f"cannot reach the Dask scheduler ({exc})", address) from None
 
 
 def _log_dir(graph: dict) -> Path:
