@@ -49,11 +49,44 @@ def read_vector(path: PathLike, layer: str | int | None = None) -> gpd.GeoDataFr
 
 
 def vector_info(path: PathLike) -> dict:
-    """Return pyogrio's layer information (fields, geometry type, CRS, count)."""
+    """Return a vector file's first layer's header: fields, dtypes, CRS, geometry type, count.
+
+    Only the header is read (pyogrio's layer information; a GeoParquet file's
+    schema and row count), never the geometries.
+
+    Raises
+    ------
+    InputDataError
+        If neither OGR nor pyarrow can read the file.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return _parquet_info(path)
     try:
         return pyogrio.read_info(path)
     except (DataSourceError, DataLayerError) as exc:
-        raise InputDataError(f"cannot read vector file ({exc})", path) from exc
+        message = str(exc).split("; It might help", 1)[0].strip()
+        raise InputDataError(f"not a vector file OGR can read ({message})", path) from None
+
+
+def _parquet_info(path: Path) -> dict:
+    """The header of a GeoParquet file, in :func:`vector_info`'s form (CRS left to the reader)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(path) as parquet:
+            columns = [field for field in parquet.schema_arrow if field.name != "geometry"]
+            rows = parquet.metadata.num_rows
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many unrelated types
+        raise InputDataError(f"not a GeoParquet file ({exc})", path) from None
+    return {
+        "features": rows,
+        "fields": [field.name for field in columns],
+        "dtypes": ["int64" if pa.types.is_integer(f.type) else str(f.type) for f in columns],
+        "crs": "",  # GeoParquet keeps its CRS in the geo metadata: read with the polygons
+        "geometry_type": None,
+    }
 
 
 def write_vector(frame: gpd.GeoDataFrame, path: PathLike, layer: str | None = None) -> None:

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
-from pyogrio.errors import DataLayerError, DataSourceError
 
 from sitsmap.config.schema import Config
 from sitsmap.errors import InputDataError
 from sitsmap.io.output_folder import check_output_path
 from sitsmap.io.products import find_products
 from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
+from sitsmap.io.vector import vector_info
 
 __all__ = ["check_inputs", "check_run_inputs", "input_paths"]
 
@@ -37,13 +36,39 @@ def check_run_inputs(config: Config, config_path: Path | None = None) -> None:
     """Everything a run checks before it writes anything: the output folder, then the inputs.
 
     Light enough for the command line to call before it imports the chain.
+
+    Parameters
+    ----------
+    config : Config
+        The run's configuration.
+    config_path : Path, optional
+        The configuration file, which output_path must not be, hold or lie in.
+
+    Raises
+    ------
+    InputDataError
+        On the first refused output folder or unusable input, naming the key.
     """
     check_output_path(config.chain.output_path, input_paths(config, config_path))
     check_inputs(config)
 
 
 def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Path | None]:
-    """Every input a run reads, by the configuration key that names it."""
+    """Every input a run reads, by the configuration key that names it.
+
+    Parameters
+    ----------
+    config : Config
+        The run's configuration.
+    config_path : Path, optional
+        The configuration file itself, an input too.
+
+    Returns
+    -------
+    dict of str to Path or None
+        Each tile's folder is listed apart (``chain.s2_path (T31TCJ)``): it may be a
+        link to another disk. None where a key is not set.
+    """
     chain = config.chain
     # a tile's folder may be a link to another disk: each is checked by its real path
     tiles = {f"chain.s2_path ({tile})": chain.s2_path / tile for tile in chain.list_tile}
@@ -170,35 +195,11 @@ def _check_file(key: str, path: Path) -> None:
 
 
 def _layer_info(path: Path) -> dict[str, Any]:
-    """Fields, dtypes, CRS, geometry type and feature count (-1: unknown) of the first layer."""
-    if path.suffix.lower() == ".parquet":
-        return _parquet_info(path)
+    """The ground truth's header, its problem worded with the config key."""
     try:
-        return pyogrio.read_info(path)
-    except (DataSourceError, DataLayerError) as exc:
-        message = str(exc).split("; It might help", 1)[0].strip()
-        raise InputDataError(
-            f"chain.ground_truth: not a vector file OGR can read ({message})", path
-        ) from None
-
-
-def _parquet_info(path: Path) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises many unrelated types
-        raise InputDataError(f"chain.ground_truth: not a GeoParquet file ({exc})", path) from None
-    import pyarrow as pa
-
-    columns = [field for field in parquet.schema_arrow if field.name != "geometry"]
-    return {
-        "features": parquet.metadata.num_rows,
-        "fields": [field.name for field in columns],
-        "dtypes": ["int64" if pa.types.is_integer(f.type) else str(f.type) for f in columns],
-        "crs": "",  # GeoParquet keeps its CRS in the geo metadata: left to the init step
-        "geometry_type": None,
-    }
+        return vector_info(path)
+    except InputDataError as exc:
+        raise InputDataError(f"chain.ground_truth: {exc.problem}", path) from None
 
 
 def _is_integer(dtype: str) -> bool:

@@ -24,11 +24,13 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 @contextmanager
 def dask_logs_to_file(path: Path) -> Iterator[None]:
     """Route this process's Dask loggers to ``path`` while the block runs."""
-    saved = [_route_to_file(logging.getLogger(name), path) for name in DASK_LOGGERS]
+    saved = []
     try:
+        for name in DASK_LOGGERS:
+            saved.append(_route_to_file(logging.getLogger(name), path))
         yield
     finally:
-        for logger, state in zip(DASK_LOGGERS, saved, strict=True):
+        for logger, state in zip(DASK_LOGGERS, saved, strict=False):  # those routed so far
             _restore(logging.getLogger(logger), state)
 
 
