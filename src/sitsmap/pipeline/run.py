@@ -69,7 +69,7 @@ def run_chain(
     last_step = last_step or chain.last_step
     tasks = build_tasks(config)
     with _owned_output(config, config_path) as context:
-        if chain.remove_output_path and first_step in (None, STEP_NAMES[0]):
+        if _empties_output(config, first_step):
             removed = empty_owned_folder(context.layout.root)
             LOGGER.info("remove_output_path: deleted %d entries of %s", removed, chain.output_path)
         _execute(tasks, context, first_step, last_step, scheduler, workers)
@@ -120,7 +120,7 @@ def plan_chain(
     first_step = first_step or config.chain.first_step
     check_output_path(config.chain.output_path, input_paths(config, config_path))
     check_claimable(config.chain.output_path)
-    removing = config.chain.remove_output_path and first_step in (None, STEP_NAMES[0])
+    removing = _empties_output(config, first_step)
     return plan_tasks(
         build_tasks(config),
         RunContext(config),
@@ -128,6 +128,11 @@ def plan_chain(
         last_step or config.chain.last_step,
         fresh="chain.remove_output_path: the folder is emptied first" if removing else None,
     )
+
+
+def _empties_output(config: Config, first_step: str | None) -> bool:
+    """Whether the run starts by emptying output_path (``remove_output_path``, from init)."""
+    return config.chain.remove_output_path and first_step in (None, STEP_NAMES[0])
 
 
 @contextmanager
