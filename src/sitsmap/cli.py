@@ -251,6 +251,32 @@ def report(output_dir: Path) -> None:
     click.echo(f"report: {write_report(output_dir)}")
 
 
+@cli.command()
+@click.argument("map_path", metavar="MAP", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("reference", metavar="REFERENCE", type=click.Path(path_type=Path))
+@click.option("--field", required=True, help="Integer class field of the reference polygons.")
+@click.option(
+    "--nomenclature",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="name:code file of the class names (OSO's by default).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: MAP's stem + _validation, beside MAP].",
+)
+def validate(
+    map_path: Path, reference: Path, field: str, nomenclature: Path | None, out_dir: Path | None
+) -> None:
+    """Confusion matrix, OA, kappa, F-scores and areas of any MAP against REFERENCE polygons."""
+    from sitsmap.validation.any_map import validate_map
+
+    out = validate_map(map_path, reference, field, nomenclature, out_dir)
+    click.echo(f"results: {out / 'RESULTS.txt'}")
+    click.echo(f"         {out / 'results.json'}")
+
+
 def _echo_outputs(context) -> None:
     layout = context.layout
     for seed in context.config.seeds:

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["ClassificationMetrics", "compute_metrics", "confusion_matrix", "summarise_runs"]
+__all__ = [
+    "ClassificationMetrics",
+    "compute_metrics",
+    "confusion_matrix",
+    "metrics_of_pairs",
+    "summarise_runs",
+]
 
 _CHUNK = 1 << 22
 """Pixels handled at once, so that 10^8 pixels need a few tens of MB of scratch."""
@@ -161,6 +167,23 @@ def compute_metrics(confusion: np.ndarray, labels: Sequence[int]) -> Classificat
         support=dict(zip(codes, row_sums.astype(np.int64).tolist(), strict=True)),
         mean_fscore=float(fscore[present].mean()) if present.any() else math.nan,
     )
+
+
+def metrics_of_pairs(reference: np.ndarray, production: np.ndarray) -> ClassificationMetrics:
+    """Confusion matrix and metrics of paired pixels, over every class either side holds.
+
+    Parameters
+    ----------
+    reference, production : numpy.ndarray
+        Class codes of the same pixels (1-D integer arrays of equal length).
+
+    Returns
+    -------
+    ClassificationMetrics
+        Labels are the sorted union of the codes found in both arrays.
+    """
+    labels = sorted(set(np.unique(reference).tolist()) | set(np.unique(production).tolist()))
+    return compute_metrics(confusion_matrix(reference, production, labels), labels)
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -6,7 +6,6 @@ polygon bounds: memory depends on the block size, not on the map size.
 
 from __future__ import annotations
 
-import logging
 import math
 from pathlib import Path
 
@@ -19,11 +18,11 @@ from rasterio.windows import bounds as window_bounds
 from shapely import box
 
 from sitsmap.errors import InputDataError
-from sitsmap.io.raster import RasterGrid, read_grid, read_raster
+from sitsmap.io.raster import RasterGrid, read_grid, read_raster, read_row_blocks
+from sitsmap.nomenclature import NODATA_CLASS
 
-__all__ = ["reference_and_production"]
+__all__ = ["class_pixel_counts", "reference_and_production"]
 
-logger = logging.getLogger(__name__)
 
 _OUTSIDE = np.iinfo(np.int32).min
 """Burn value of pixels outside every polygon (no class code takes it)."""
@@ -41,7 +40,7 @@ def reference_and_production(
     A pixel belongs to a polygon when its centre falls inside it (GDAL's
     rasterisation rule, ``all_touched=False``); where polygons overlap, the
     later one in ``polygons`` wins. Pixels equal to ``nodata`` in the map are
-    dropped.
+    dropped. No pixel at all gives two empty arrays.
 
     Parameters
     ----------
@@ -83,10 +82,53 @@ def reference_and_production(
         keep = inside & (production != nodata)
         references.append(reference[keep])
         productions.append(production[keep])
-    if not references:
-        logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
+    if not references:  # the caller decides whether that is an error
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     return np.concatenate(references), np.concatenate(productions)
+
+
+def class_pixel_counts(map_path: Path, nodata: int = NODATA_CLASS) -> dict[int, int]:
+    """Count the pixels of each class of a class map, strip by strip.
+
+    Parameters
+    ----------
+    map_path : Path
+        Single-band integer class map.
+    nodata : int
+        Map value of pixels without a class; not counted.
+
+    Returns
+    -------
+    dict of int to int
+        Class code -> pixel count, for the codes present, in increasing order.
+
+    Raises
+    ------
+    InputDataError
+        If the map cannot be read.
+    """
+    counts: dict[int, int] = {}
+    for _, block in read_row_blocks(map_path):
+        for code, count in zip(*_block_counts(block), strict=True):
+            counts[code] = counts.get(code, 0) + count
+    return {code: counts[code] for code in sorted(counts) if code != nodata}
+
+
+def _block_counts(block: np.ndarray) -> tuple[list[int], list[int]]:
+    """Codes present in ``block`` and their pixel counts (a bincount for small codes)."""
+    values = block.ravel()
+    if values.size == 0:
+        return [], []
+    if values.dtype.kind in "iu" and values.min() >= 0 and values.max() < _BINCOUNT_LIMIT:
+        totals = np.bincount(values)
+        present = np.flatnonzero(totals)
+        return present.tolist(), totals[present].tolist()
+    codes, totals = np.unique(values.astype(np.int64, copy=False), return_counts=True)
+    return codes.tolist(), totals.tolist()
+
+
+_BINCOUNT_LIMIT = 1 << 20
+"""Largest code counted through a bincount rather than a sort."""
 
 
 def _check_polygons(

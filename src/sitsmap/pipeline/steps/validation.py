@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from sitsmap.errors import InputDataError, StepError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
 from sitsmap.io.jsonfile import read_json, write_json
-from sitsmap.io.raster import read_row_blocks
 from sitsmap.io.vector import read_vector
 from sitsmap.nomenclature import NODATA_CLASS
 from sitsmap.pipeline.context import RunContext
 from sitsmap.validation.area import AreaAdjusted, area_adjusted_accuracy
 from sitsmap.validation.figures import confusion_figure
-from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics, confusion_matrix
-from sitsmap.validation.reference import reference_and_production
+from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics, metrics_of_pairs
+from sitsmap.validation.reference import class_pixel_counts, reference_and_production
 from sitsmap.validation.report import results_json, results_txt
 from sitsmap.vectors.ground_truth import FUSION_COLUMN
 from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION
+
+logger = logging.getLogger(__name__)
 
 
 def validate_seed(context: RunContext, seed: int) -> None:
@@ -59,15 +62,16 @@ def _validate_map(
     reference, production = reference_and_production(
         map_path, polygons.to_crs(chain.proj), chain.data_field, nodata=NODATA_CLASS
     )
-    if required and reference.size == 0:
-        raise StepError(
-            f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
-            "(polygons narrower than a pixel, or over no-data): nothing to validate on",
-            map_path,
-        )
-    labels = sorted(set(np.unique(reference).tolist()) | set(np.unique(production).tolist()))
-    metrics = compute_metrics(confusion_matrix(reference, production, labels), labels)
-    mapped = _class_pixel_counts(map_path)
+    if reference.size == 0:
+        if required:
+            raise StepError(
+                f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
+                "(polygons narrower than a pixel, or over no-data): nothing to validate on",
+                map_path,
+            )
+        logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
+    metrics = metrics_of_pairs(reference, production)
+    mapped = class_pixel_counts(map_path, nodata=NODATA_CLASS)
     write_json(
         layout.final / f"validation_{name}.json",
         {
@@ -81,16 +85,6 @@ def _validate_map(
         confusion_figure(metrics, context.nomenclature),
         layout.final / f"confusion_matrix_{name}.png",
     )
-
-
-def _class_pixel_counts(map_path) -> dict[int, int]:
-    """Pixels of each class in a class map, counted strip by strip."""
-    counts = np.zeros(0, dtype=np.int64)
-    for _, block in read_row_blocks(map_path):
-        block_counts = np.bincount(block.ravel())
-        counts = np.pad(counts, (0, max(0, block_counts.size - counts.size)))
-        counts[: block_counts.size] += block_counts
-    return {code: int(n) for code, n in enumerate(counts) if n and code != NODATA_CLASS}
 
 
 def summarise(context: RunContext) -> None:
