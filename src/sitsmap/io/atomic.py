@@ -94,13 +94,18 @@ def remove_stale_temporaries(root: Path) -> int:
     return removed
 
 
+def remove_path(path: Path) -> None:
+    """Remove a file, a link (never its target) or a whole directory."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _remove(path: Path) -> bool:
-    """Remove a file, a link (not its target) or a whole directory; whether it went."""
+    """Remove a stale temporary (see :func:`remove_path`); whether it went."""
     try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        remove_path(path)
     except OSError as exc:
         LOGGER.warning("cannot remove the stale temporary %s (%s)", path, exc.strerror or exc)
         return False

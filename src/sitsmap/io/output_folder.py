@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import socket
 import sys
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from sitsmap.errors import InputDataError, StepError
+from sitsmap.io.atomic import remove_path, write_text
 
 STATE_DIR = ".sitsmap"
 MARKER = f"{STATE_DIR}/output-folder.json"
@@ -121,8 +121,6 @@ def claim_output_folder(output: Path) -> None:
     (output / STATE_DIR).mkdir(parents=True, exist_ok=True)
     marker = output / MARKER
     if not marker.exists():
-        from sitsmap.io.atomic import write_text
-
         document = {"created_by": "sitsmap", "created": _now(), "version": _version()}
         write_text(marker, json.dumps(document, indent=1))
 
@@ -171,10 +169,10 @@ def empty_owned_folder(output: Path) -> int:
         if entry.name == STATE_DIR:
             for inner in entry.iterdir():
                 if inner.name not in _KEPT:
-                    _remove(inner)
+                    remove_path(inner)
                     removed += 1
             continue
-        _remove(entry)
+        remove_path(entry)
         removed += 1
     return removed
 
@@ -215,13 +213,6 @@ def _holder(output: Path) -> str:
         return f"PID {info['pid']} on {info['host']}, started {info['started']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "PID unknown: it is starting"
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _real(path: Path) -> Path:

@@ -25,11 +25,9 @@ from sitsmap.io.output_folder import check_output_path
 from sitsmap.io.products import find_products
 from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
 from sitsmap.io.vector import vector_info
+from sitsmap.vectors.check import layer_type_problem
 
 __all__ = ["check_inputs", "check_run_inputs", "input_paths"]
-
-_NOT_POLYGONS = ("Point", "LineString", "MultiPoint", "MultiLineString")
-"""Layer geometry types (with or without Z/M) that cannot hold ground-truth polygons."""
 
 
 def check_run_inputs(config: Config, config_path: Path | None = None) -> None:
@@ -163,11 +161,9 @@ def check_ground_truth(path: Path, data_field: str) -> None:
         raise InputDataError(
             "chain.ground_truth: the layer has no CRS (a Shapefile needs its .prj)", path
         )
-    geometry = str(info["geometry_type"] or "")
-    if geometry.split(" ")[0] in _NOT_POLYGONS:
-        raise InputDataError(
-            f"chain.ground_truth: not a polygon layer (its geometry type is {geometry})", path
-        )
+    problem = layer_type_problem(info["geometry_type"])
+    if problem:
+        raise InputDataError(f"chain.ground_truth: {problem}", path)
 
 
 def check_table(key: str, path: Path, reader: Callable[[Path], Any]) -> None:

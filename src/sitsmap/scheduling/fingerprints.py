@@ -85,9 +85,10 @@ def config_value(values: Mapping[str, Any], dotted: str) -> Any:
 
 
 def stale_reasons(recorded: Mapping[str, Any], current: Fingerprint) -> list[str]:
-    """Why a completion record no longer matches ``current``: changed keys, files, inputs.
+    """Why a completion record no longer matches ``current``: changed keys, files, arguments.
 
-    Empty when the record's fingerprint is ``current``'s.
+    Empty when the record's fingerprint is ``current``'s. The tasks it needs are
+    named (``needs <key>, …``) only when nothing of the task's own changed.
     """
     if recorded.get("fingerprint") == current.digest:
         return []
@@ -104,15 +105,13 @@ def stale_reasons(recorded: Mapping[str, Any], current: Fingerprint) -> list[str
         for path in new["files"]
         if old.get("files", {}).get(path) != new["files"][path]
     ]
-    old_needs = old.get("needs", {})
-    reasons += [
-        f"needs {key}, which is {'out of date' if key in old_needs else 'new'}"
-        for key in new["needs"]
-        if old_needs.get(key) != new["needs"][key]
-    ]
     if old.get("arguments") != new["arguments"]:
         reasons.append("the task's arguments changed")
-    return reasons or ["fingerprint changed"]
+    if not reasons:  # only what the tasks it needs were made from changed
+        old_needs = old.get("needs", {})
+        changed = [k for k in new["needs"] if old_needs.get(k) != new["needs"][k]]
+        reasons = [f"needs {key}, which changed" for key in changed] or ["fingerprint changed"]
+    return reasons
 
 
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

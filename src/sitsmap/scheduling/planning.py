@@ -127,12 +127,12 @@ def _states(
         if record is None:
             states[task.key] = TaskState(task, "missing", ("not run yet",))
             continue
+        needed = _redone_after(task, record, records, states)
         reasons = stale_reasons(record, fingerprints[task.key])
-        reasons += [
-            reason
-            for reason in _redone_after(task, record, records, states)
-            if not any(r.startswith(reason.split(",")[0]) for r in reasons)
-        ]
+        if needed and all(reason.startswith("needs ") for reason in reasons):
+            reasons = needed  # Make's rule says better why the tasks it needs changed
+        else:
+            reasons += needed
         state = "stale" if reasons else "done"
         states[task.key] = TaskState(task, state, tuple(reasons), record.get("seconds", 0.0))
     return list(states.values())

@@ -65,20 +65,22 @@ def run_graph(
     totals = Counter(task.step for task in tasks)
     step_of = {task.key: task.step for task in tasks}
     # what the tasks import when they run: their step modules, and the learning libraries
-    # (torch, scikit-learn, LightGBM) that the learning and classification steps import
-    modules = sorted({task.function.__module__ for task in tasks} | {LEARNING_MODULE})
+    # (torch, scikit-learn, LightGBM) if learning or classification steps are to run
+    modules = {task.function.__module__ for task in tasks}
+    if {"learning", "classification"} & set(totals):
+        modules.add(LEARNING_MODULE)
     with StepProgress(totals) as progress:
-        if "://" in scheduler:
-            _run_distributed(graph, sorted(keys), step_of, progress, scheduler, modules=modules)
-        elif scheduler == "processes":
+        if "://" in scheduler or scheduler == "processes":
             _run_distributed(
                 graph,
                 sorted(keys),
                 step_of,
                 progress,
+                context.layout.logs,
+                address=scheduler if "://" in scheduler else None,
                 workers=workers,
                 memory_gb=context.config.task_retry_limits.maximum_ram,
-                modules=modules,
+                modules=sorted(modules),
             )
         else:
             get = dask.get if scheduler == "synchronous" else dask.threaded.get
@@ -125,6 +127,7 @@ def _run_distributed(
     keys: list[str],
     step_of: dict[str, str],
     progress: StepProgress,
+    log_dir: Path,
     address: str | None = None,
     workers: int = 1,
     memory_gb: float = 16.0,
@@ -135,10 +138,6 @@ def _run_distributed(
     from sitsmap.scheduling.dask_logs import WorkerLogsToFile, dask_logs_to_file
     from sitsmap.scheduling.warmup import ImportInBackground
 
-    log_dir = _log_dir(graph)
-    if not {"learning", "classification"} & set(step_of.values()):
-        # torch, scikit-learn and LightGBM would take cores from the tasks for nothing
-        modules = [module for module in modules if module != LEARNING_MODULE]
     with (
         dask_logs_to_file(log_dir / "dask-scheduler.log"),
         dask.config.set({} if address else LOCAL_CLUSTER_CONFIG),
@@ -150,7 +149,7 @@ def _run_distributed(
             client.register_plugin(ImportInBackground(modules), name="sitsmap-imports")
             futures = client.get(graph, keys, sync=False)
             for future in as_completed(futures):
-                _result(future, log_dir, memory_gb / workers)
+                _result(future, log_dir, None if address else memory_gb / workers)
                 progress.advance(step_of[future.key])
         finally:
             client.close()
@@ -158,7 +157,7 @@ def _run_distributed(
                 cluster.close()
 
 
-def _result(future, log_dir: Path, worker_memory_gb: float) -> None:
+def _result(future, log_dir: Path, worker_memory_gb: float | None) -> None:
     """Wait for one task; re-raise its sitsmap error as is, anything Dask says as one line.
 
     A task's own error arrives already portable (see
@@ -172,9 +171,13 @@ def _result(future, log_dir: Path, worker_memory_gb: float) -> None:
     except SitsmapError:
         raise
     except KilledWorker:
+        memory = (
+            f"each worker has {worker_memory_gb:.1f} GB of task_retry_limits.maximum_ram"
+            if worker_memory_gb is not None
+            else "see the cluster's worker logs"
+        )
         raise SchedulingError(
-            f"task {future.key}: its worker died, every time it ran (out of memory? each "
-            f"worker has {worker_memory_gb:.1f} GB of task_retry_limits.maximum_ram)",
+            f"task {future.key}: its worker died, every time it ran (out of memory? {memory})",
             log_dir,
         ) from None
     except (Exception, CancelledError) as exc:  # noqa: BLE001 - the cluster's own failures
@@ -222,12 +225,3 @@ def _start_cluster(address: str | None, workers: int, memory_gb: float) -> tuple
         return Client(cluster), cluster
     except (OSError, ValueError) as exc:  # ValueError: an address Dask cannot parse
         raise SchedulingError(f"cannot reach the Dask scheduler ({exc})", address) from None
-
-
-def _log_dir(graph: dict) -> Path:
-    """The run's ``logs`` folder, from the context of the graph's first task."""
-    for node in graph.values():
-        for argument in node[1:]:
-            if isinstance(argument, RunContext):
-                return argument.for_fold(None).layout.logs
-    return Path("logs")

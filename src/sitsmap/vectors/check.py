@@ -370,9 +370,20 @@ def _check_layer_type(path: PathLike) -> None:
     """Raise if the layer declares point or line geometries (even with no feature)."""
     if Path(path).suffix.lower() == ".parquet":
         return
-    declared = str(vector_info(path).get("geometry_type") or "")
+    problem = layer_type_problem(vector_info(path).get("geometry_type"))
+    if problem:
+        raise InputDataError(problem, path)
+
+
+def layer_type_problem(declared: str | None) -> str | None:
+    """Why a layer declaring geometry type ``declared`` cannot hold polygons, or None.
+
+    Point and line layers are refused; polygon, unknown and mixed ones are read.
+    """
+    declared = str(declared or "")
     if "point" in declared.lower() or "line" in declared.lower():
-        raise InputDataError(f"not a polygon layer (its geometry type is {declared})", path)
+        return f"not a polygon layer (its geometry type is {declared})"
+    return None
 
 
 def _drop_empty_geometries(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, Defect]:

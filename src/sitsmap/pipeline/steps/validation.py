@@ -29,9 +29,11 @@ def validate_seed(context: RunContext, seed: int) -> None:
     polygons = read_vector(context.layout.split(seed))
     validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
     if validation.empty:
+        # the split step refuses classes of one polygon each; a high ratio can do this too
         raise InputDataError(
-            f"no validation polygon in the split of run {seed}: every class has a single "
-            "polygon; give classes 2 polygons or more, or set chain.split_ground_truth: false",
+            f"no validation polygon in the split of run {seed}: lower chain.ratio "
+            f"({context.config.chain.ratio}), give classes more polygons, or set "
+            "chain.split_ground_truth: false",
             context.config.chain.ground_truth,
         )
     _validate_map(
