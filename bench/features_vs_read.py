@@ -31,7 +31,7 @@ from rasterio.windows import Window
 
 import common
 from sitsmap.config.schema import PythonDataManaging
-from sitsmap.io.sentinel2 import block_rows, iter_products_window
+from sitsmap.io.reading import block_rows, iter_products_window
 from sitsmap.preprocessing.features import feature_names
 from sitsmap.preprocessing.temporal import regular_dates
 from sitsmap.preprocessing.tile import (

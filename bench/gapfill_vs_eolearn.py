@@ -24,7 +24,7 @@ import numpy as np
 from rasterio.windows import Window
 
 import common
-from sitsmap.io.sentinel2 import read_products_window
+from sitsmap.io.reading import read_products_window
 from sitsmap.preprocessing.gapfilling import gapfill
 from sitsmap.preprocessing.temporal import day_numbers, regular_dates
 from sitsmap.preprocessing.tile import open_tile_stack

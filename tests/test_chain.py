@@ -302,7 +302,7 @@ def test_extraction_with_block_windows_matches_strips(finished_run, monkeypatch)
     layout = finished_run.layout
     expected = pd.read_parquet(layout.tile_samples("T31TCJ", 0))
 
-    def quadrants(context, stack, acquisitions):
+    def quadrants(context, stack):
         h, w = stack.grid.height // 2, stack.grid.width // 2
         return [
             Window(

@@ -9,10 +9,10 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
-from sitsmap.io import sentinel2
+from sitsmap.io import reading
 from sitsmap.io.products import find_products, tile_grid_of
 from sitsmap.io.raster import DatasetPool, RasterGrid, write_raster
-from sitsmap.io.sentinel2 import (
+from sitsmap.io.reading import (
     block_rows,
     iter_products_window,
     read_product_window,
@@ -122,7 +122,7 @@ def test_date_range_without_acquisition_says_range_and_dates(tile_dir):
     "missing",
     [
         lambda p: S2.band_path(p, "B8A"),
-        lambda p: S2.mask_path(p, "SAT", 2),
+        lambda p: S2.mask_path(p, "SAT", 1),
         lambda p: S2.mask_path(p, "CLM", 1),
     ],
 )
@@ -203,9 +203,9 @@ def test_a_wholly_cloudy_window_is_invalid_and_its_bands_are_not_decoded(tmp_pat
     product_dir = make_product(tmp_path / "tile", dt.date(2018, 3, 5), clouds=clouds)
     product = find_products(tmp_path / "tile", "T31TCJ")[0]
     decoded = []
-    read_window = sentinel2._read_window
+    read_window = reading._read_window
     monkeypatch.setattr(
-        sentinel2, "_read_window", lambda src, *a: decoded.append(src.name) or read_window(src, *a)
+        reading, "_read_window", lambda src, *a: decoded.append(src.name) or read_window(src, *a)
     )
     reflectance, invalid = read_product_window(product, Window(0, 0, 10, SIZE), S2.band_names)
     assert invalid.all() and (reflectance == S2.nodata).all()

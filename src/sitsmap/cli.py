@@ -73,12 +73,37 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
 @click.option("--start", default="2018-01-01", show_default=True, callback=_date)
 @click.option("--end", default="2018-12-31", show_default=True, callback=_date)
 @click.option("--seed", default=0, show_default=True, type=int)
-def synth(out_dir: Path, tiles: str, size: int, start: dt.date, end: dt.date, seed: int) -> None:
-    """Generate a synthetic Sentinel-2 world (Theia L2A layout) in OUT_DIR."""
+@click.option(
+    "--layout",
+    "layouts",
+    multiple=True,
+    metavar="LAYOUT",
+    help="Product layout: theia, theia-zip, safe, safe-zip, stac or landsat (repeatable or "
+    "comma-separated; one Sentinel-2 layout at most, landsat alone or with one) "
+    "[default: theia].",
+)
+def synth(
+    out_dir: Path,
+    tiles: str,
+    size: int,
+    start: dt.date,
+    end: dt.date,
+    seed: int,
+    layouts: tuple[str, ...],
+) -> None:
+    """Generate a synthetic Sentinel-2 world (Theia L2A layout by default) in OUT_DIR."""
     from sitsmap.synth import generate_world
 
     tile_list = [t.strip() for t in tiles.replace(" ", ",").split(",") if t.strip()]
-    summary = generate_world(out_dir, tile_list, size=size, start=start, end=end, seed=seed)
+    summary = generate_world(
+        out_dir,
+        tile_list,
+        size=size,
+        start=start,
+        end=end,
+        seed=seed,
+        layouts=layouts or ("theia",),
+    )
     click.echo(summary.describe())
 
 
@@ -121,6 +146,18 @@ def config_show(config_path: Path, overrides: tuple[str, ...]) -> None:
     from sitsmap.config import dump_config, load_config
 
     click.echo(dump_config(load_config(config_path, overrides)), nl=False)
+
+
+@config.command("keys")
+@click.argument("section", required=False)
+def config_keys(section: str | None) -> None:
+    """Print every configuration key (of SECTION) with its default and what it does."""
+    from sitsmap.config.keys import describe_keys
+
+    try:
+        click.echo(describe_keys(section), nl=False)
+    except KeyError:
+        raise click.BadParameter(f"no section {section!r}", param_hint="SECTION") from None
 
 
 _SET = click.option(

@@ -47,7 +47,34 @@ def ineffective_settings(config: Config) -> list[str]:
         *_classifier(config.arg_train),
         *_sample_selection(config.arg_train.sample_selection),
         *_chunks(config.python_data_managing),
+        *_sources(config),
     ]
+
+
+def _sources(config: Config) -> list[str]:
+    """Settings of an image source the run does not read."""
+    messages = []
+    if config.chain.l8_path is None:
+        landsat = config.landsat8
+        messages += _ignored(
+            landsat, list(type(landsat).model_fields), "landsat8", "no chain.l8_path"
+        )
+    if config.stac.catalog is None:
+        stac = config.stac
+        messages += _ignored(stac, ["collection", "assets"], "stac", "no stac.catalog")
+    if config.chain.user_feat_path is None:
+        user = config.userFeat
+        messages += _ignored(
+            user, list(type(user).model_fields), "userFeat", "no chain.user_feat_path"
+        )
+    if config.chain.s2_s2c_path is None and config.stac.catalog is None:
+        messages += _ignored(
+            config.sentinel_2,
+            ["scl_invalid_classes"],
+            "sentinel_2",
+            "only Sen2Cor (chain.s2_s2c_path) and STAC products have a scene classification",
+        )
+    return messages
 
 
 def _given(model: BaseModel, name: str) -> bool:

@@ -29,11 +29,16 @@ CONFIG_LOGGER = logging.getLogger("sitsmap.config")
 _PATH_KEYS = {
     ("chain", "output_path"),
     ("chain", "s2_path"),
+    ("chain", "s2_s2c_path"),
+    ("chain", "l8_path"),
+    ("chain", "user_feat_path"),
     ("chain", "ground_truth"),
     ("chain", "color_table"),
     ("chain", "nomenclature_path"),
     ("chain", "region_path"),
     ("arg_train", "sample_selection", "strategy.byclass.in"),
+    ("stac", "catalog"),
+    ("user_sensor", "path"),
 }
 
 
@@ -215,8 +220,9 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
         parent = data
         for key in key_path[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and isinstance(parent.get(key_path[-1]), str):
-            value = Path(parent[key_path[-1]]).expanduser()
+        value = parent.get(key_path[-1]) if isinstance(parent, dict) else None
+        if isinstance(value, str) and "://" not in value:  # a URL stays a URL
+            value = Path(value).expanduser()
             parent[key_path[-1]] = os.path.normpath(os.path.abspath(base_dir / value))
 
 

@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sitsmap.sensors import SENTINEL2_THEIA
+from sitsmap.sensors import LANDSAT8, SENTINEL2_THEIA
+from sitsmap.sensors.landsat import QA_INVALID_BITS
+from sitsmap.sensors.sentinel2 import SCL_INVALID_CLASSES, STAC_ASSETS
 
 STEP_NAMES = (
     "init",
@@ -69,7 +71,26 @@ class Chain(Section):
     list_tile: tuple[str, ...] = Field(
         description="Tiles to process: a list, or iota2's space-separated string."
     )
-    s2_path: Path = Field(description="Directory holding one folder of L2A products per tile.")
+    s2_path: Path | None = Field(
+        None,
+        description="Theia/MAJA Sentinel-2 L2A: one folder per tile holding the product "
+        "folders or the zips Theia delivers (read in place, never unzipped).",
+    )
+    s2_s2c_path: Path | None = Field(
+        None,
+        description="Sen2Cor Sentinel-2 L2A: .SAFE folders or Copernicus Data Space .zip "
+        "files, directly in this folder or in one folder per tile.",
+    )
+    l8_path: Path | None = Field(
+        None,
+        description="Landsat 8/9 Collection 2 Level-2 (L2SP) folders or tar files, directly "
+        "in this folder or in one folder per tile; warped onto the tiles' grids.",
+    )
+    user_feat_path: Path | None = Field(
+        None,
+        description="One folder per tile of static rasters (DEM, slope, soil map) added to "
+        "every pixel's features; see the userFeat section.",
+    )
     ground_truth: Path = Field(description="Ground-truth polygons (any OGR format).")
     data_field: str = Field("code", description="Integer class field of the ground truth.")
     spatial_resolution: float = Field(10.0, gt=0, description="Output pixel size (m).")
@@ -192,11 +213,173 @@ class Sentinel2(Section):
         wanted = {b.upper() for b in value}
         return tuple(b for b in SENTINEL2_THEIA.band_names if b.upper() in wanted)
 
+    scl_invalid_classes: tuple[int, ...] = Field(
+        SCL_INVALID_CLASSES,
+        description="Sen2Cor scene classes read as invalid (SAFE and STAC products): no "
+        "data, saturated, cloud shadow, cloud medium and high probability, thin cirrus.",
+    )
+
     @model_validator(mode="after")
     def _dates_in_order(self) -> Sentinel2:
         if self.start_date and self.end_date and self.start_date > self.end_date:
             raise ValueError("start_date is after end_date")
         return self
+
+
+class Landsat8(Section):
+    """``landsat8``: the temporal grid, bands and quality bits of Landsat 8/9 (chain.l8_path)."""
+
+    temporal_resolution: int = Field(
+        16, gt=0, description="Days between two dates of Landsat's own gap-filled grid."
+    )
+    start_date: dt.date | None = Field(
+        None, description="First date of the grid (YYYYMMDD); the common period when omitted."
+    )
+    end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
+    keep_bands: tuple[str, ...] = Field(
+        LANDSAT8.band_names, description="OLI bands used as features (B2 blue to B7 SWIR 2)."
+    )
+    qa_invalid_bits: tuple[int, ...] = Field(
+        QA_INVALID_BITS,
+        description="QA_PIXEL bits read as invalid: fill, dilated cloud, cirrus, cloud, "
+        "cloud shadow, snow.",
+    )
+
+    _dates = field_validator("start_date", "end_date", mode="before")(
+        classmethod(lambda cls, v: _parse_date(v))
+    )
+
+    @field_validator("keep_bands", mode="before")
+    @classmethod
+    def _split_bands(cls, value: Any) -> Any:
+        return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("keep_bands")
+    @classmethod
+    def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {b.upper(): b for b in LANDSAT8.band_names}
+        unknown = [b for b in value if b.upper() not in known]
+        if unknown:
+            raise ValueError(f"unknown band(s) {unknown}; known: {list(known.values())}")
+        wanted = {b.upper() for b in value}
+        return tuple(b for b in LANDSAT8.band_names if b.upper() in wanted)
+
+    @field_validator("qa_invalid_bits")
+    @classmethod
+    def _bits(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= bit <= 15 for bit in value):
+            raise ValueError("QA_PIXEL bits are 0 to 15")
+        return value
+
+
+class Stac(Section):
+    """``stac``: Sentinel-2 L2A read straight from a STAC catalog of Cloud-Optimized GeoTIFFs."""
+
+    catalog: str | None = Field(
+        None,
+        description="A local catalog or collection JSON, or a STAC API URL (searched with "
+        "pystac-client).",
+    )
+    collection: str = Field("sentinel-2-l2a", description="Collection of the items.")
+    assets: dict[str, str] = Field(
+        default_factory=lambda: dict(STAC_ASSETS),
+        description="Asset key → band (B2 … B12) or SCL; Earth Search's keys by default.",
+    )
+
+    @field_validator("assets")
+    @classmethod
+    def _known_bands(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {b.upper() for b in SENTINEL2_THEIA.band_names} | {"SCL"}
+        unknown = sorted(v for v in value.values() if v.upper() not in known)
+        if unknown:
+            raise ValueError(f"unknown band(s) {unknown}; known: B2 … B12 and SCL")
+        return {key: band.upper() for key, band in value.items()}
+
+
+_FEATURE_PREFIX = re.compile(r"[a-z][a-z0-9]*")
+
+
+class UserSensor(Section):
+    """``user_sensor``: one multi-band raster per date that the user made elsewhere.
+
+    Sentinel-1 backscatter, an index from another chain, another satellite: the
+    rasters are warped onto the tiles' grids and gap-filled like any sensor.
+    """
+
+    path: Path | None = Field(
+        None, description="Folder of the rasters (directly, or one folder per tile)."
+    )
+    name: str = Field(
+        "usersensor", description="Prefix of its feature names (lower-case letters, digits)."
+    )
+    date_pattern: str = Field(
+        r"(?P<date>\d{8})",
+        description="Regular expression finding the date (YYYYMMDD) in a file name.",
+    )
+    bands: tuple[str, ...] = Field((), description="Band names, in file order (mask excluded).")
+    mask_band: int | None = Field(
+        None, ge=1, description="1-based band flagging invalid pixels (non-zero)."
+    )
+    scale: float = Field(
+        100.0,
+        gt=0,
+        description="Values are held as int16 value x scale: keep |value| x scale < 32767.",
+    )
+    nodata: float = Field(-10000.0, description="No-data value of the rasters (NaN always is).")
+    temporal_resolution: int = Field(10, gt=0, description="Days between two gap-filled dates.")
+    start_date: dt.date | None = Field(None, description="First date of the grid (YYYYMMDD).")
+    end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
+
+    _dates = field_validator("start_date", "end_date", mode="before")(
+        classmethod(lambda cls, v: _parse_date(v))
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _FEATURE_PREFIX.fullmatch(value) or value in {"sentinel2", "landsat8", "userfeat"}:
+            raise ValueError(
+                "give lower-case letters and digits, not sentinel2, landsat8 or userfeat"
+            )
+        return value
+
+    @field_validator("date_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _bands_given(self) -> UserSensor:
+        if self.path is not None and not self.bands:
+            raise ValueError("user_sensor.path is set: name its bands in user_sensor.bands")
+        if len({b.upper() for b in self.bands}) != len(self.bands):
+            raise ValueError("a band is named twice")
+        return self
+
+    @property
+    def keep_bands(self) -> tuple[str, ...]:
+        """Every band, upper-cased as its features' names are made from."""
+        return tuple(band.upper() for band in self.bands)
+
+
+class UserFeat(Section):
+    """``userFeat`` (iota2's name): which static rasters of chain.user_feat_path to use."""
+
+    arbo: str = Field("/*", description="Sub-path pattern under each tile's folder.")
+    patterns: tuple[str, ...] = Field(
+        (), description="Names the rasters contain (iota2's comma-separated string accepted)."
+    )
+
+    @field_validator("patterns", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [pattern.strip() for pattern in value.split(",") if pattern.strip()]
+        return value
 
 
 class SampleSelection(Section):
@@ -384,6 +567,10 @@ class Config(Section):
 
     chain: Chain
     sentinel_2: Sentinel2 = Field(default_factory=Sentinel2)
+    landsat8: Landsat8 = Field(default_factory=Landsat8)
+    stac: Stac = Field(default_factory=Stac)
+    userFeat: UserFeat = Field(default_factory=UserFeat)  # noqa: N815 (iota2's key)
+    user_sensor: UserSensor = Field(default_factory=UserSensor)
     arg_train: ArgTrain = Field(default_factory=ArgTrain)
     arg_classification: ArgClassification = Field(default_factory=ArgClassification)
     python_data_managing: PythonDataManaging = Field(default_factory=PythonDataManaging)
@@ -399,6 +586,48 @@ class Config(Section):
                 "raise runs or set merge_final_classifications to false"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_sentinel2_source(self) -> Config:
+        given = [key for key, value in self.sentinel2_sources.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"{' and '.join(given)} are both set: give one Sentinel-2 source per run"
+            )
+        if not given and self.chain.l8_path is None and self.user_sensor.path is None:
+            raise ValueError(
+                "no image source: set chain.s2_path (Theia), chain.s2_s2c_path (Sen2Cor), "
+                "stac.catalog, chain.l8_path (Landsat) or user_sensor.path"
+            )
+        if self.chain.user_feat_path is not None and not self.userFeat.patterns:
+            raise ValueError("chain.user_feat_path is set but userFeat.patterns is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _temporal_models_need_one_series(self) -> Config:
+        deep = self.arg_train.deep_learning_parameters
+        several = (
+            len([v for v in self.sentinel2_sources.values() if v is not None])
+            + (self.chain.l8_path is not None)
+            + (self.user_sensor.path is not None)
+        )
+        mixed = several > 1 or self.chain.user_feat_path is not None
+        if deep is not None and deep.dl_name in {"TempCNN", "LTAE"} and mixed:
+            raise ValueError(
+                f"arg_train.deep_learning_parameters.dl_name {deep.dl_name} reads one sensor's "
+                "time series: with several sensors or user features use MLPClassifier, rf "
+                "or lightgbm"
+            )
+        return self
+
+    @property
+    def sentinel2_sources(self) -> dict[str, object]:
+        """The three places Sentinel-2 may come from, by key; at most one is set."""
+        return {
+            "chain.s2_path": self.chain.s2_path,
+            "chain.s2_s2c_path": self.chain.s2_s2c_path,
+            "stac.catalog": self.stac.catalog,
+        }
 
     @property
     def seeds(self) -> list[int]:

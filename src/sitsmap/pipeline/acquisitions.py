@@ -1,8 +1,8 @@
 """What init learns about the inputs, shared by every later step.
 
-One JSON document (``init/acquisitions.json``) holds the temporal grid shared
-by all tiles, the kept bands, the feature names and each tile's grid, so every
-task builds exactly the same features.
+One JSON document (``init/acquisitions.json``) holds each sensor's temporal
+grid shared by all tiles and its kept bands, the static features, the feature
+names and each tile's grid, so every task builds exactly the same features.
 """
 
 from __future__ import annotations
@@ -15,37 +15,89 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
+from sitsmap.errors import InputDataError
 from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.io.raster import RasterGrid
 from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.sources import find_tile_stacks, static_layers
 from sitsmap.preprocessing.features import FeatureBlock, feature_names
 from sitsmap.preprocessing.tile import (
+    SensorSeries,
+    TileSeries,
     TileStack,
-    iter_tile_features,
-    open_tile_stack,
-    tile_windows,
+    iter_series_features,
+    series_windows,
 )
+from sitsmap.sensors import SensorDescription
+
+
+@dataclass(frozen=True)
+class SensorGrid:
+    """One sensor's temporal grid (shared by all tiles), kept bands and feature variables."""
+
+    sensor: str
+    out_dates: tuple[dt.date, ...]
+    bands: tuple[str, ...]
+    variables: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, sensor: SensorDescription, out_dates: Sequence[dt.date], bands: Sequence[str]
+    ) -> SensorGrid:
+        """The grid of ``sensor``: its bands' and indices' names as its features use them."""
+        names = feature_names(bands, out_dates[:1], sensor)
+        variables = tuple(name.split("_")[1] for name in names)
+        return cls(sensor.name, tuple(out_dates), tuple(bands), variables)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Its features' names (``sentinel2_b2_20180101``, band-major)."""
+        stamps = [d.strftime("%Y%m%d") for d in self.out_dates]
+        return [f"{self.sensor}_{v}_{stamp}" for v in self.variables for stamp in stamps]
 
 
 @dataclass(frozen=True)
 class Acquisitions:
-    """The shared temporal grid and the tiles' grids."""
+    """The sensors' temporal grids, the static features and the tiles' grids."""
 
-    out_dates: tuple[dt.date, ...]
-    bands: tuple[str, ...]
+    sensors: tuple[SensorGrid, ...]
     grids: dict[str, RasterGrid]
-    input_dates: dict[str, tuple[dt.date, ...]]
+    input_dates: dict[str, dict[str, tuple[dt.date, ...]]]
+    static: tuple[str, ...] = ()
+
+    @property
+    def out_dates(self) -> tuple[dt.date, ...]:
+        """The first sensor's temporal grid (the deep temporal models' time axis)."""
+        return self.sensors[0].out_dates
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """The first sensor's kept bands."""
+        return self.sensors[0].bands
+
+    @property
+    def single_series(self) -> bool:
+        """Whether the features are one sensor's bands and indices over one time axis."""
+        return len(self.sensors) == 1 and not self.static
 
     @property
     def feature_names(self) -> list[str]:
         """Names of the features, in the order the feature function stacks them."""
-        return feature_names(self.bands, self.out_dates)
+        return [n for grid in self.sensors for n in grid.feature_names] + list(self.static)
 
     def to_document(self) -> dict:
         """A JSON-friendly form."""
         return {
-            "out_dates": [d.isoformat() for d in self.out_dates],
-            "bands": list(self.bands),
+            "sensors": [
+                {
+                    "sensor": grid.sensor,
+                    "out_dates": [d.isoformat() for d in grid.out_dates],
+                    "bands": list(grid.bands),
+                    "variables": list(grid.variables),
+                }
+                for grid in self.sensors
+            ],
+            "static": list(self.static),
             "feature_names": self.feature_names,
             "tiles": {
                 tile: {
@@ -53,7 +105,10 @@ class Acquisitions:
                     "transform": list(grid.transform)[:6],
                     "width": grid.width,
                     "height": grid.height,
-                    "input_dates": [d.isoformat() for d in self.input_dates[tile]],
+                    "input_dates": {
+                        sensor: [d.isoformat() for d in dates]
+                        for sensor, dates in self.input_dates[tile].items()
+                    },
                 }
                 for tile, grid in self.grids.items()
             },
@@ -64,8 +119,15 @@ class Acquisitions:
         """Inverse of :meth:`to_document`."""
         tiles = document["tiles"]
         return cls(
-            out_dates=tuple(dt.date.fromisoformat(d) for d in document["out_dates"]),
-            bands=tuple(document["bands"]),
+            sensors=tuple(
+                SensorGrid(
+                    grid["sensor"],
+                    tuple(dt.date.fromisoformat(d) for d in grid["out_dates"]),
+                    tuple(grid["bands"]),
+                    tuple(grid["variables"]),
+                )
+                for grid in document["sensors"]
+            ),
             grids={
                 t: RasterGrid(
                     v["width"], v["height"], Affine(*v["transform"]), CRS.from_wkt(v["crs"])
@@ -73,9 +135,13 @@ class Acquisitions:
                 for t, v in tiles.items()
             },
             input_dates={
-                t: tuple(dt.date.fromisoformat(d) for d in v["input_dates"])
+                t: {
+                    sensor: tuple(dt.date.fromisoformat(d) for d in dates)
+                    for sensor, dates in v["input_dates"].items()
+                }
                 for t, v in tiles.items()
             },
+            static=tuple(document.get("static", ())),
         )
 
 
@@ -89,35 +155,46 @@ def load_acquisitions(context: RunContext) -> Acquisitions:
     return Acquisitions.from_document(read_json(context.layout.acquisitions))
 
 
-def tile_stack(context: RunContext, tile: str) -> TileStack:
-    """The products of ``tile`` within the configured date range."""
-    s2 = context.config.sentinel_2
-    return open_tile_stack(context.config.chain.s2_path / tile, tile, s2.start_date, s2.end_date)
+def tile_stacks(context: RunContext, tile: str) -> list[TileStack]:
+    """Every source's products of ``tile`` within its configured date range."""
+    return find_tile_stacks(context.config, tile)
 
 
-def feature_windows(context: RunContext, stack: TileStack, acquisitions: Acquisitions) -> list:
+def tile_stack(context: RunContext, tile: str, acquisitions: Acquisitions) -> TileSeries:
+    """The tile's series: each sensor's products on init's temporal grid, and static layers."""
+    stacks = tile_stacks(context, tile)
+    sensors = tuple(
+        SensorSeries(stack, grid.out_dates, grid.bands)
+        for stack, grid in zip(stacks, acquisitions.sensors, strict=True)
+    )
+    static = tuple(static_layers(context.config, tile))
+    series = TileSeries(tile, stacks[0].grid, sensors, static)
+    names = tuple(name for layer in static for name in layer.names)
+    if names != acquisitions.static:
+        raise InputDataError(
+            f"tile {tile}'s static features {list(names)} differ from the first tile's "
+            f"{list(acquisitions.static)}: give every tile the same rasters and band counts",
+            context.config.chain.user_feat_path,
+        )
+    return series
+
+
+def feature_windows(context: RunContext, series: TileSeries) -> list:
     """Row windows of a tile for feature computation, bounded in memory.
 
     ``python_data_managing.number_of_chunks`` fixes their number; otherwise a
     window's working set stays under ``max_chunk_megabytes``.
     """
     managing = context.config.python_data_managing
-    return tile_windows(
-        stack,
-        acquisitions.out_dates,
-        acquisitions.bands,
-        managing.number_of_chunks,
-        managing.max_chunk_megabytes,
-    )
+    return series_windows(series, managing.number_of_chunks, managing.max_chunk_megabytes)
 
 
 def window_features(
-    context: RunContext, stack: TileStack, acquisitions: Acquisitions, windows: Sequence[Window]
+    context: RunContext, series: TileSeries, windows: Sequence[Window]
 ) -> Iterator[tuple[Window, FeatureBlock]]:
-    """Yield each window with its features (see :func:`iter_tile_features`).
+    """Yield each window with its features (see :func:`iter_series_features`).
 
     A block's arrays are only valid until the next one is yielded. The task's
     share of the cores reads the dates.
     """
-    dates, bands = acquisitions.out_dates, acquisitions.bands
-    return iter_tile_features(stack, windows, dates, bands, max_workers=context.threads)
+    return iter_series_features(series, windows, max_workers=context.threads)

@@ -210,7 +210,17 @@ def _seed_tasks(
 # What each task's outputs depend on (its fingerprint, see scheduling.fingerprints).
 # Settings that only change how work is scheduled or chunked are read by none.
 _NOMENCLATURE = ("chain.nomenclature_path", "chain.color_table")
-_FEATURES = ("chain.s2_path", "sentinel_2")
+_FEATURES = (
+    "chain.s2_path",
+    "chain.s2_s2c_path",
+    "chain.l8_path",
+    "chain.user_feat_path",
+    "chain.spatial_resolution",
+    "sentinel_2",
+    "landsat8",
+    "stac",
+    "userFeat",
+)
 _MAP_GRID = ("chain.proj", "chain.spatial_resolution", "chain.list_tile")
 _CLASSIFIER = (
     "arg_train.classifier",
@@ -276,6 +286,27 @@ def _reads_of(function: Callable) -> tuple[str, ...]:
     raise KeyError(f"no declaration of what {function.__qualname__} reads")
 
 
+def _image_files(config: Config, tile: str | None) -> list[Path]:
+    """The folders (or catalog) a task's images come from: one tile's, or every tile's.
+
+    Sources that keep their products flat (SAFE, Landsat) are fingerprinted whole.
+    """
+    chain = config.chain
+    tiles = [tile] if tile else list(chain.list_tile)
+    files: list[Path] = []
+    for root in (chain.s2_path, chain.user_feat_path):
+        if root is not None:
+            files += [root / t for t in tiles]
+    for root in (chain.s2_s2c_path, chain.l8_path):
+        if root is not None:
+            per_tile = [root / t for t in tiles]
+            files += per_tile if all(p.is_dir() for p in per_tile) else [root]
+    catalog = config.stac.catalog
+    if catalog is not None and "://" not in catalog:
+        files.append(Path(catalog).parent)
+    return files
+
+
 def declare_reads(task: Task, config: Config) -> Task:
     """Return ``task`` with the configuration keys and input files its outputs depend on."""
     reads = _reads_of(task.function)
@@ -285,8 +316,7 @@ def declare_reads(task: Task, config: Config) -> Task:
         reads += ("chain.merge_final_classifications_ratio", "arg_train.random_seed")
     files: list[Path] = []
     if "chain.s2_path" in reads:
-        tile = task.arguments.get("tile")
-        files += [chain.s2_path / t for t in ([tile] if tile else chain.list_tile)]
+        files += _image_files(config, task.arguments.get("tile"))
     if "chain.ground_truth" in reads:
         files.append(chain.ground_truth)
     if "chain.nomenclature_path" in reads:

@@ -22,9 +22,9 @@ import numpy as np
 from sitsmap.config.schema import Config
 from sitsmap.errors import InputDataError
 from sitsmap.io.output_folder import check_output_path
-from sitsmap.io.products import find_products
 from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
 from sitsmap.io.vector import vector_info
+from sitsmap.pipeline.sources import image_sources, static_layers
 from sitsmap.vectors.check import layer_type_problem
 
 __all__ = ["check_inputs", "check_run_inputs", "input_paths"]
@@ -68,11 +68,18 @@ def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Pa
         link to another disk. None where a key is not set.
     """
     chain = config.chain
-    # a tile's folder may be a link to another disk: each is checked by its real path
-    tiles = {f"chain.s2_path ({tile})": chain.s2_path / tile for tile in chain.list_tile}
+    tiles = {}
+    for key in ("s2_path", "s2_s2c_path", "l8_path", "user_feat_path"):
+        root = getattr(chain, key)
+        tiles[f"chain.{key}"] = root
+        # a tile's folder may be a link to another disk: each is checked by its real path
+        for tile in chain.list_tile if root is not None else ():
+            tiles[f"chain.{key} ({tile})"] = root / tile
+    catalog = config.stac.catalog
+    local_catalog = Path(catalog).parent if catalog and "://" not in catalog else None
     return {
-        "chain.s2_path": chain.s2_path,
         **tiles,
+        "stac.catalog": local_catalog,
         "chain.ground_truth": chain.ground_truth,
         "chain.nomenclature_path": chain.nomenclature_path,
         "chain.color_table": chain.color_table,
@@ -99,7 +106,7 @@ def check_inputs(config: Config) -> None:
         ``/data/gt.shp: chain.ground_truth: file not found``.
     """
     chain = config.chain
-    check_sentinel2(config)
+    check_images(config)
     check_ground_truth(chain.ground_truth, chain.data_field)
     tables: list[tuple[str, Path | None, Callable[[Path], Any]]] = [
         ("chain.nomenclature_path", chain.nomenclature_path, read_name_code_table),
@@ -115,22 +122,32 @@ def check_inputs(config: Config) -> None:
             check_table(key, path, reader)
 
 
-def check_sentinel2(config: Config) -> None:
-    """``chain.s2_path`` holds, for every tile, complete products in the date range.
+def check_images(config: Config) -> None:
+    """Every image source holds, for every tile, complete products in its date range.
 
-    Lists the folders and looks for each product's files (no raster is opened).
+    Lists the folders (or reads the catalog) and looks for each product's files
+    and metadata; no raster is opened. Landsat scenes are matched to the tiles
+    by the init step, which knows the tiles' grids. The user's static rasters
+    are found and their headers read.
     """
-    chain, s2 = config.chain, config.sentinel_2
-    if not chain.s2_path.is_dir():
-        what = "not a folder" if chain.s2_path.exists() else "folder not found"
-        raise InputDataError(f"chain.s2_path: {what}", chain.s2_path)
+    chain = config.chain
+    for source in image_sources(config):
+        location = source.location
+        if isinstance(location, Path) and not location.is_dir():
+            what = "not a folder" if location.exists() else "folder not found"
+            raise InputDataError(f"{source.key}: {what}", location)
+        for tile in chain.list_tile:
+            if source.key == "chain.s2_path" and not (location / tile).is_dir():
+                raise InputDataError(
+                    f"chain.list_tile: no folder for tile {tile} in chain.s2_path",
+                    location / tile,
+                )
+            try:
+                source.find(tile)
+            except InputDataError as exc:
+                raise InputDataError(f"{source.key}: {exc.problem}", exc.path) from None
     for tile in chain.list_tile:
-        tile_dir = chain.s2_path / tile
-        if not tile_dir.is_dir():
-            raise InputDataError(
-                f"chain.list_tile: no folder for tile {tile} in chain.s2_path", tile_dir
-            )
-        find_products(tile_dir, tile, s2.start_date, s2.end_date)
+        static_layers(config, tile)
 
 
 def check_ground_truth(path: Path, data_field: str) -> None:

@@ -43,8 +43,9 @@ __all__ = [
     "index_names",
 ]
 
-INDEX_BANDS: dict[str, tuple[str, ...]] = {"ndvi": ("B4", "B8"), "ndwi": ("B8", "B11")}
-"""Bands each normalized-difference index needs; brightness uses every kept band."""
+INDEX_BANDS: dict[str, tuple[str, ...]] = {name: (a, b) for name, a, b in SENTINEL2_THEIA.indices}
+"""Bands each Sentinel-2 normalized-difference index needs; brightness uses every kept
+band. Other sensors name theirs in :attr:`SensorDescription.indices`."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class FeatureBlock:
 def index_names(bands: Sequence[str], sensor: SensorDescription = SENTINEL2_THEIA) -> list[str]:
     """Return the indices computable from ``bands``, in feature order."""
     kept = {name.upper() for name in _canonical_bands(bands, sensor)}
-    names = [name for name, needed in INDEX_BANDS.items() if kept.issuperset(needed)]
-    return [*names, "brightness"] if kept else names
+    names = [name for name, a, b in sensor.indices if kept.issuperset({a.upper(), b.upper()})]
+    return [*names, "brightness"] if kept and sensor.brightness else names
 
 
 def feature_names(
@@ -129,6 +130,7 @@ class FeatureBuilder:
     ) -> None:
         self._bands = _canonical_bands(bands, sensor)
         self._indices = index_names(bands, sensor)
+        self._sensor = sensor
         out_days = day_numbers(out_dates)
         self._n_out = len(out_days)
         n_rows = (len(self._bands) + len(self._indices)) * self._n_out
@@ -162,7 +164,7 @@ class FeatureBuilder:
     def finish(self) -> FeatureBlock:
         """Complete the gap-filling, compute the indices and return the features."""
         counts = self._stream.finish()
-        _add_indices(self._features, self._n_out, self._bands, self._indices)
+        _add_indices(self._features, self._n_out, self._bands, self._indices, self._sensor)
         return FeatureBlock(self._features, counts, counts > 0)
 
 
@@ -205,18 +207,24 @@ def compute_features(
     return builder.finish()
 
 
-def _add_indices(features: np.ndarray, n_out: int, bands: list[str], names: list[str]) -> None:
+def _add_indices(
+    features: np.ndarray,
+    n_out: int,
+    bands: list[str],
+    names: list[str],
+    sensor: SensorDescription,
+) -> None:
     """Fill the index rows that follow the band rows of ``features``, in place."""
 
     def rows(block: int) -> np.ndarray:
         return features[block * n_out : (block + 1) * n_out]
 
     position = {name.upper(): block for block, name in enumerate(bands)}
+    pairs = {name: (a.upper(), b.upper()) for name, a, b in sensor.indices}
     for offset, name in enumerate(names, start=len(bands)):
-        if name == "ndvi":  # (NIR - red) / (NIR + red)
-            normalized_difference_into(rows(position["B8"]), rows(position["B4"]), rows(offset))
-        elif name == "ndwi":  # (SWIR - NIR) / (SWIR + NIR), iota2's definition
-            normalized_difference_into(rows(position["B11"]), rows(position["B8"]), rows(offset))
+        if name in pairs:  # (a - b) / (a + b)
+            a, b = pairs[name]
+            normalized_difference_into(rows(position[a]), rows(position[b]), rows(offset))
         else:
             band_rows = features[: len(bands) * n_out].reshape(len(bands), n_out, -1)
             brightness_into(band_rows, rows(offset).reshape(n_out, -1))

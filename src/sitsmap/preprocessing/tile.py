@@ -19,17 +19,24 @@ from rasterio.windows import Window
 from sitsmap.errors import InputDataError
 from sitsmap.io.products import find_products, tile_grid_of
 from sitsmap.io.raster import DatasetPool, RasterGrid
-from sitsmap.io.sentinel2 import (
+from sitsmap.io.reading import (
     block_shape,
-    iter_products_window,
     iter_products_windows,
     read_ahead_dates,
+    read_static_window,
 )
 from sitsmap.preprocessing.features import FeatureBlock, FeatureBuilder, feature_names
 from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
+    "SensorSeries",
+    "StaticLayer",
+    "TileSeries",
     "TileStack",
+    "check_one_grid",
+    "iter_series_features",
+    "series_valid_count",
+    "series_windows",
     "valid_date_count",
     "block_windows",
     "iter_tile_features",
@@ -58,6 +65,80 @@ class TileStack:
         return tuple(product.date for product in self.products)
 
 
+@dataclass(frozen=True)
+class SensorSeries:
+    """What one sensor gives a tile's features: its products, temporal grid and kept bands."""
+
+    stack: TileStack
+    out_dates: tuple[dt.date, ...]
+    bands: tuple[str, ...]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Its features' names (``sentinel2_b2_20180101``, …)."""
+        return feature_names(self.bands, self.out_dates, self.stack.sensor)
+
+
+@dataclass(frozen=True)
+class StaticLayer:
+    """A raster of fixed values (a DEM, a soil map) added to every pixel's features.
+
+    Attributes
+    ----------
+    names : tuple of str
+        One feature name per band (``userfeat_alt``).
+    path : str
+        The raster; warped onto the tile's grid by nearest neighbour when it is not on it.
+    """
+
+    names: tuple[str, ...]
+    path: str
+
+
+@dataclass(frozen=True)
+class TileSeries:
+    """Everything a tile's features are made of: each sensor's series and static layers.
+
+    The features are the sensors' features in this order, then the static layers',
+    all on ``grid`` (the Sentinel-2 tile's 10 m grid when there is one).
+    """
+
+    tile: str
+    grid: RasterGrid
+    sensors: tuple[SensorSeries, ...]
+    static: tuple[StaticLayer, ...] = ()
+
+    @classmethod
+    def of(cls, stack: TileStack, out_dates: Sequence[dt.date], bands: Sequence[str]) -> TileSeries:
+        """The series of a single sensor's stack."""
+        return cls(stack.tile, stack.grid, (SensorSeries(stack, tuple(out_dates), tuple(bands)),))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Every feature's name, in stacking order."""
+        names = [name for series in self.sensors for name in series.feature_names]
+        return names + [name for layer in self.static for name in layer.names]
+
+
+def check_one_grid(products: Sequence[Product], sensor: SensorDescription) -> RasterGrid:
+    """Return the products' common grid.
+
+    Raises
+    ------
+    InputDataError
+        Naming the first product whose grid differs from the first product's.
+    """
+    grid = tile_grid_of(products[0], sensor)
+    for product in products[1:]:
+        other = tile_grid_of(product, sensor)
+        if other != grid:
+            raise InputDataError(
+                f"grid {_describe(other)} differs from {_describe(grid)} of {products[0].name}",
+                product.path,
+            )
+    return grid
+
+
 def open_tile_stack(
     tile_dir: Path,
     tile: str,
@@ -74,14 +155,7 @@ def open_tile_stack(
         grid differs from the first product's.
     """
     products = find_products(Path(tile_dir), tile, start, end, sensor)
-    grid = tile_grid_of(products[0], sensor)
-    for product in products[1:]:
-        other = tile_grid_of(product, sensor)
-        if other != grid:
-            raise InputDataError(
-                f"grid {_describe(other)} differs from {_describe(grid)} of {products[0].name}",
-                product.path,
-            )
+    grid = check_one_grid(products, sensor)
     logger.info(
         "tile %s: %d products from %s to %s, %d x %d pixels",
         tile,
@@ -133,8 +207,28 @@ def tile_features(
         ``(n_features, h, w)`` features named by
         :func:`sitsmap.preprocessing.features.feature_names`.
     """
-    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers, datasets)
-    return _window_features(stack, window, out_dates, bands, reads, out)
+    series = TileSeries.of(stack, out_dates, bands)
+    return series_features(series, window, max_workers, out, datasets)
+
+
+def series_features(
+    series: TileSeries,
+    window: Window,
+    max_workers: int | None = None,
+    out: np.ndarray | None = None,
+    datasets: DatasetPool | None = None,
+) -> FeatureBlock:
+    """The features of one window of a tile's series (see :func:`tile_features`)."""
+    shape = _window_shape(window)
+    if out is None:
+        out = np.empty((len(series.feature_names), *shape), dtype=np.float32)
+    with contextlib.ExitStack() as stack:
+        pool = datasets or stack.enter_context(DatasetPool())
+        reads = [
+            stack.enter_context(contextlib.closing(_reads(sensor, [window], max_workers, pool)))
+            for sensor in series.sensors
+        ]
+        return _window_features(series, window, reads, out, pool)
 
 
 def iter_tile_features(
@@ -146,18 +240,30 @@ def iter_tile_features(
 ) -> Iterator[tuple[Window, FeatureBlock]]:
     """Yield each window of a tile with its features, as :func:`tile_features` computes them.
 
+    One sensor's :func:`iter_series_features`, which see.
+    """
+    return iter_series_features(TileSeries.of(stack, out_dates, bands), windows, max_workers)
+
+
+def iter_series_features(
+    series: TileSeries,
+    windows: Sequence[Window],
+    max_workers: int | None = None,
+) -> Iterator[tuple[Window, FeatureBlock]]:
+    """Yield each window of a tile with its features, every sensor's then the static layers'.
+
     One feature buffer serves every window: it spares the allocation (and first
     touch) of a fresh, often hundreds of megabytes large, array per window. The
     tile's files stay open from one window to the next.
 
     Parameters
     ----------
-    stack : TileStack
+    series : TileSeries
         The tile.
     windows : sequence of Window
-        Windows in the tile's 10 m pixel coordinates, e.g. from :func:`tile_windows`.
-    out_dates, bands, max_workers
-        As for :func:`tile_features`.
+        Windows in the tile's 10 m pixel coordinates, e.g. from :func:`series_windows`.
+    max_workers : int, optional
+        Threads reading each sensor's dates concurrently (at most 4).
 
     Yields
     ------
@@ -166,40 +272,66 @@ def iter_tile_features(
     block : FeatureBlock
         Its features, valid only until the next window is yielded.
     """
-    n_features = len(feature_names(bands, out_dates, stack.sensor))
+    n_features = len(series.feature_names)
     buffer = np.empty(0, dtype=np.float32)
-    with (
-        DatasetPool() as datasets,
-        contextlib.closing(
-            iter_products_windows(
-                stack.products, windows, bands, stack.sensor, max_workers, datasets
-            )
-        ) as reads,
-    ):
+    with DatasetPool() as datasets, contextlib.ExitStack() as stack:
+        reads = [
+            stack.enter_context(contextlib.closing(_reads(sensor, windows, max_workers, datasets)))
+            for sensor in series.sensors
+        ]
         for window in windows:
-            shape = (int(window.height), int(window.width))
+            shape = _window_shape(window)
             size = n_features * shape[0] * shape[1]
             if buffer.size < size:
                 buffer = np.empty(size, dtype=np.float32)
             out = buffer[:size].reshape(n_features, *shape)
-            yield window, _window_features(stack, window, out_dates, bands, reads, out)
+            yield window, _window_features(series, window, reads, out, datasets)
+
+
+def _reads(
+    series: SensorSeries,
+    windows: Sequence[Window],
+    max_workers: int | None,
+    datasets: DatasetPool,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    stack = series.stack
+    return iter_products_windows(
+        stack.products, windows, series.bands, stack.sensor, max_workers, datasets, stack.grid
+    )
 
 
 def _window_features(
-    stack: TileStack,
+    series: TileSeries,
     window: Window,
-    out_dates: Sequence[dt.date],
-    bands: Sequence[str],
-    reads: Iterator[tuple[np.ndarray, np.ndarray]],
-    out: np.ndarray | None,
+    reads: Sequence[Iterator[tuple[np.ndarray, np.ndarray]]],
+    out: np.ndarray,
+    datasets: DatasetPool,
 ) -> FeatureBlock:
-    """Fold the next ``len(stack.products)`` reads, the dates of ``window``, into features."""
-    shape = (int(window.height), int(window.width))
-    builder = FeatureBuilder(out_dates, bands, shape, stack.sensor, out=out)
-    # zip takes a date first, so it stops without taking a read of the next window.
-    for date, (reflectance, invalid) in zip(stack.dates, reads):  # noqa: B905
-        builder.add(date, reflectance, invalid)
-    return builder.finish()
+    """Fold each sensor's next reads (its dates of ``window``) into its rows of ``out``.
+
+    A pixel has data when one sensor at least saw it clear once; its valid count
+    sums the sensors' clear dates.
+    """
+    shape = _window_shape(window)
+    counts = np.zeros(shape, dtype=np.uint32)
+    row = 0
+    for sensor, sensor_reads in zip(series.sensors, reads, strict=True):
+        n_rows = len(sensor.feature_names)
+        builder = FeatureBuilder(
+            sensor.out_dates, sensor.bands, shape, sensor.stack.sensor, out=out[row : row + n_rows]
+        )
+        # zip takes a date first, so it stops without taking a read of the next window.
+        for date, (reflectance, invalid) in zip(sensor.stack.dates, sensor_reads):  # noqa: B905
+            builder.add(date, reflectance, invalid)
+        counts += builder.finish().valid_count
+        row += n_rows
+    for layer in series.static:
+        out[row : row + len(layer.names)] = read_static_window(
+            layer.path, series.grid, window, datasets
+        )
+        row += len(layer.names)
+    valid_count = np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16)
+    return FeatureBlock(out, valid_count, valid_count > 0)
 
 
 def valid_date_count(
@@ -215,10 +347,23 @@ def valid_date_count(
     :func:`tile_features`, without the gap-filling it does not need. ``datasets`` and
     ``max_workers`` as for :func:`tile_features`.
     """
-    count = np.zeros((int(window.height), int(window.width)), dtype=np.uint16)
-    reads = iter_products_window(stack.products, window, bands, stack.sensor, max_workers, datasets)
-    for _, invalid in reads:
-        count += ~invalid
+    series = TileSeries.of(stack, (), bands)
+    return series_valid_count(series, window, datasets, max_workers)
+
+
+def series_valid_count(
+    series: TileSeries,
+    window: Window,
+    datasets: DatasetPool | None = None,
+    max_workers: int | None = None,
+) -> np.ndarray:
+    """Count every sensor's valid dates of each pixel of a window (see :func:`valid_date_count`)."""
+    count = np.zeros(_window_shape(window), dtype=np.uint16)
+    with contextlib.ExitStack() as stack:
+        pool = datasets or stack.enter_context(DatasetPool())
+        for sensor in series.sensors:
+            for _, invalid in _reads(sensor, [window], max_workers, pool):
+                count += ~invalid
     return count
 
 
@@ -226,7 +371,7 @@ def working_bytes_per_pixel(n_bands: int, n_features: int, max_workers: int = 4)
     """Approximate memory one pixel of a window needs in :func:`tile_features`, in bytes.
 
     The float32 features, the dates being read (the int16 reflectances and masks
-    of :func:`sitsmap.io.sentinel2.read_ahead_dates` dates, and each read's
+    of :func:`sitsmap.io.reading.read_ahead_dates` dates, and each read's
     scratch) and the gap-filling state. The whole int16 series is never held.
     """
     features = 4 * n_features
@@ -258,7 +403,7 @@ def row_windows(
         Memory bound of one strip when ``n_chunks`` is omitted.
     block_rows : int
         Internal block height of the inputs in 10 m rows (see
-        :func:`sitsmap.io.sentinel2.block_rows`): automatic strips are made a multiple
+        :func:`sitsmap.io.reading.block_rows`): automatic strips are made a multiple
         of it when memory allows, so that no compressed block is decoded twice.
 
     Returns
@@ -310,7 +455,7 @@ def block_windows(
         The tile's grid.
     block : (rows, cols)
         Whole-block window shape in 10 m pixels (see
-        :func:`sitsmap.io.sentinel2.block_shape`).
+        :func:`sitsmap.io.reading.block_shape`).
     bytes_per_pixel : int
         Working set of one pixel (see :func:`working_bytes_per_pixel`).
     max_megabytes : int
@@ -342,21 +487,33 @@ def tile_windows(
     n_chunks: int | None,
     max_megabytes: int,
 ) -> list[Window]:
+    """Return the windows in which to compute a tile's features (see :func:`series_windows`)."""
+    return series_windows(TileSeries.of(stack, out_dates, bands), n_chunks, max_megabytes)
+
+
+def series_windows(series: TileSeries, n_chunks: int | None, max_megabytes: int) -> list[Window]:
     """Return the windows in which to compute a tile's features.
 
     ``n_chunks`` row strips when given (iota2's ``number_of_chunks``).
-    Otherwise full-width strips of whole input blocks when they fit in
-    ``max_megabytes``, else windows of whole blocks (:func:`block_windows`).
+    Otherwise full-width strips of whole input blocks (of the first sensor that
+    shares the tile's lattice) when they fit in ``max_megabytes``, else windows of
+    whole blocks (:func:`block_windows`).
     """
-    n_features = len(feature_names(bands, out_dates, stack.sensor))
-    per_pixel = working_bytes_per_pixel(len(bands), n_features)
-    block = block_shape(stack.products[0], bands, stack.sensor)
-    strip_fits = block[0] * stack.grid.width * per_pixel <= max_megabytes * 2**20
+    n_features = len(series.feature_names)
+    n_bands = sum(len(sensor.bands) for sensor in series.sensors)
+    per_pixel = working_bytes_per_pixel(n_bands, n_features)
+    first = series.sensors[0]
+    block = block_shape(first.stack.products[0], first.bands, first.stack.sensor)
+    strip_fits = block[0] * series.grid.width * per_pixel <= max_megabytes * 2**20
     if n_chunks is None and not strip_fits:
-        windows = block_windows(stack.grid, block, per_pixel, max_megabytes)
+        windows = block_windows(series.grid, block, per_pixel, max_megabytes)
         if windows is not None:
             return windows
-    return row_windows(stack.grid, n_chunks, per_pixel, max_megabytes, block_rows=block[0])
+    return row_windows(series.grid, n_chunks, per_pixel, max_megabytes, block_rows=block[0])
+
+
+def _window_shape(window: Window) -> tuple[int, int]:
+    return int(window.height), int(window.width)
 
 
 def _describe(grid: RasterGrid) -> str:

@@ -3,10 +3,13 @@
 :func:`generate_world` writes Theia L2A products of several overlapping
 tiles over one continuous landscape, the land cover of every pixel, dirty
 ground-truth polygons and a ready chain configuration; :func:`tile_grid`
-gives the 10 m grid of a tile.
+gives the 10 m grid of a tile. The products can be written in other layouts
+too (:data:`LAYOUTS`: Theia zips, Sen2Cor SAFE, STAC, Landsat 8), all
+converted from the same simulated Theia products.
 """
 
 from sitsmap.synth.layout import tile_grid
+from sitsmap.synth.layouts import LAYOUTS
 from sitsmap.synth.world import WorldSummary, generate_world
 
-__all__ = ["WorldSummary", "generate_world", "tile_grid"]
+__all__ = ["LAYOUTS", "WorldSummary", "generate_world", "tile_grid"]

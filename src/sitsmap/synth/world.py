@@ -9,7 +9,10 @@ Layout of ``OUT_DIR``::
     config.yaml                    a chain configuration with paths relative to OUT_DIR
 
 Tiles are simulated by windows of :data:`STRIP_ROWS` rows, products written
-by a small thread pool while the next one is computed.
+by a small thread pool while the next one is computed. Other product layouts
+(Theia zips, Sen2Cor SAFE, STAC, Landsat 8; see :mod:`sitsmap.synth.layouts`)
+are converted from the Theia products, simulated into a hidden temporary
+folder of ``OUT_DIR`` when the Theia layout itself is not wanted.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from rasterio.windows import Window
 from sitsmap.config import config_from_mapping
 from sitsmap.console import progress
 from sitsmap.errors import ConfigError
-from sitsmap.io.atomic import write_text
+from sitsmap.io.atomic import remove_path, temporary_sibling, write_text
 from sitsmap.io.synth_io import (
     RasterSetWriter,
     RasterSpec,
@@ -46,6 +49,12 @@ from sitsmap.nomenclature import NODATA_CLASS, default_files, load_nomenclature
 from sitsmap.sensors import SENTINEL2_THEIA
 from sitsmap.synth.landscape import Landscape
 from sitsmap.synth.layout import Acquisition, acquisitions, coarse_grid, parse_tile
+from sitsmap.synth.layouts import (
+    SENTINEL2_LAYOUTS,
+    landsat_products,
+    parse_layouts,
+    write_layouts,
+)
 from sitsmap.synth.scene import ProductArrays, StaticLayers, TileScene
 from sitsmap.synth.truth import add_defects, survey_parcels, to_truth_crs
 
@@ -83,6 +92,10 @@ class WorldSummary:
         Pixels of each class over all truth rasters.
     seconds : float
         Wall-clock time of the generation.
+    layouts : tuple of str
+        Product layouts written (see :func:`sitsmap.synth.layouts.parse_layouts`).
+    layout_products : dict of str to int
+        Products written in each layout.
     """
 
     out_dir: Path
@@ -95,10 +108,12 @@ class WorldSummary:
     truth_polygons: int = 0
     class_pixels: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
+    layouts: tuple[str, ...] = ("theia",)
+    layout_products: dict[str, int] = field(default_factory=dict)
 
     @property
     def products(self) -> int:
-        """Total number of products."""
+        """Total number of Sentinel-2 acquisitions (products of a Sentinel-2 layout)."""
         return sum(self.dates_per_tile.values())
 
     @property
@@ -108,18 +123,35 @@ class WorldSummary:
 
     def describe(self) -> str:
         """A few lines for the terminal."""
-        dates = ", ".join(f"{tile} {count}" for tile, count in self.dates_per_tile.items())
         return "\n".join(
             [
                 f"Synthetic world in {self.out_dir} (seed {self.seed}): {len(self.tiles)} "
                 f"tile(s) of {self.size} x {self.size} pixels at 10 m, {self.start} to {self.end}",
-                f"  {self.products} Sentinel-2 L2A products (dates per tile: {dates})",
+                *self._product_lines(),
                 f"  {self.truth_polygons} ground-truth polygons in ground_truth.shp (EPSG:2154), "
                 f"{len(self.class_pixels)} classes on the ground",
                 f"  chain configuration: {self.config_path}",
                 f"  generated in {self.seconds:.1f} s",
             ]
         )
+
+    def _product_lines(self) -> list[str]:
+        dates = ", ".join(f"{tile} {count}" for tile, count in self.dates_per_tile.items())
+        lines = []
+        for layout in self.layouts:
+            if layout == "theia":
+                lines.append(f"  {self.products} Sentinel-2 L2A products (dates per tile: {dates})")
+            elif layout in SENTINEL2_LAYOUTS:
+                lines.append(
+                    f"  {self.products} Sentinel-2 L2A products in the {layout} layout "
+                    f"(dates per tile: {dates})"
+                )
+            else:
+                lines.append(
+                    f"  {self.layout_products.get(layout, 0)} Landsat 8 L2SP scenes in L8 "
+                    "(EPSG:32630, 30 m; one per 3 Sentinel-2 dates of a tile)"
+                )
+        return lines
 
 
 def generate_world(
@@ -129,8 +161,9 @@ def generate_world(
     start: dt.date = dt.date(2018, 1, 1),
     end: dt.date = dt.date(2018, 12, 31),
     seed: int = 0,
+    layouts: Sequence[str] = ("theia",),
 ) -> WorldSummary:
-    """Generate a synthetic Sentinel-2 world (Theia L2A layout) in ``out_dir``.
+    """Generate a synthetic Sentinel-2 world (Theia L2A layout by default) in ``out_dir``.
 
     Parameters
     ----------
@@ -144,6 +177,11 @@ def generate_world(
         Period of the acquisitions (inclusive).
     seed : int
         World seed: the same seed gives byte-identical rasters.
+    layouts : sequence of str
+        Product layouts to write, names or comma-separated lists: at most one
+        Sentinel-2 layout (``theia``, ``theia-zip``, ``safe``, ``safe-zip``,
+        ``stac``), with or without ``landsat`` (see :mod:`sitsmap.synth.layouts`).
+        ``config.yaml`` reads exactly these.
 
     Returns
     -------
@@ -154,12 +192,14 @@ def generate_world(
     ------
     ConfigError
         On an unknown tile name, a repeated tile, an odd or out-of-range
-        size, an empty period or a period with no acquisition for a tile.
+        size, an empty period, a period with no acquisition for a tile, an
+        unknown layout or two Sentinel-2 layouts.
     """
     began = time.perf_counter()
     out_dir = Path(out_dir)
     tiles = tuple(tiles)
     _check_arguments(tiles, size, start, end)
+    layouts = parse_layouts(layouts)
     plans = {tile: acquisitions(tile, start, end, seed) for tile in tiles}
     for tile, products in plans.items():
         if not products:
@@ -182,12 +222,10 @@ def generate_world(
     nomenclature = load_nomenclature()
     for scene in scenes:
         class_pixels.update(_write_truth_raster(scene, out_dir, nomenclature.colors))
-    total = sum(len(p) for p in plans.values())
-    for _ in progress(_write_all_products(scenes, plans, out_dir), "S2 products", total=total):
-        pass
+    written = _write_products(scenes, plans, out_dir, layouts)
     truth_rows = _write_ground_truth(scenes, out_dir, seed)
     _write_nomenclature(out_dir)
-    _write_config(out_dir, tiles, start, end)
+    _write_config(out_dir, tiles, start, end, layouts)
     summary = WorldSummary(
         out_dir,
         tiles,
@@ -199,9 +237,38 @@ def generate_world(
         truth_rows,
         dict(sorted(class_pixels.items())),
         time.perf_counter() - began,
+        layouts,
+        written,
     )
     logger.info("synthetic world written in %.1f s", summary.seconds)
     return summary
+
+
+def _write_products(
+    scenes: Sequence[TileScene],
+    plans: dict[str, list[Acquisition]],
+    out_dir: Path,
+    layouts: tuple[str, ...],
+) -> dict[str, int]:
+    """Simulate the Theia products the layouts need, convert them; return products per layout.
+
+    Without the Theia layout the products are simulated into a hidden temporary
+    folder of ``out_dir``, removed at the end; with Landsat alone only the
+    products Landsat scenes are made from are simulated.
+    """
+    simulated = plans
+    if not any(layout in SENTINEL2_LAYOUTS for layout in layouts):
+        simulated = {tile: landsat_products(plan) for tile, plan in plans.items()}
+    theia_root = out_dir if "theia" in layouts else temporary_sibling(out_dir / "theia")
+    total = sum(len(p) for p in simulated.values())
+    try:
+        writes = _write_all_products(scenes, simulated, theia_root)
+        for _ in progress(writes, "S2 products", total=total):
+            pass
+        return write_layouts(theia_root, out_dir, plans, layouts)
+    finally:
+        if theia_root != out_dir:
+            remove_path(theia_root)
 
 
 def _check_arguments(tiles: tuple[str, ...], size: int, start: dt.date, end: dt.date) -> None:
@@ -407,13 +474,21 @@ def _write_nomenclature(out_dir: Path) -> None:
     copy_file(colors, out_dir / "colorFile.txt")
 
 
-def chain_config(tiles: Sequence[str], start: dt.date, end: dt.date) -> dict:
-    """The raw chain configuration of a world (paths relative to the world's directory)."""
-    return {
+def chain_config(
+    tiles: Sequence[str], start: dt.date, end: dt.date, layouts: Sequence[str] = ("theia",)
+) -> dict:
+    """The raw chain configuration of a world (paths relative to the world's directory).
+
+    It reads exactly ``layouts``: ``chain.s2_path`` for ``theia`` and
+    ``theia-zip``, ``chain.s2_s2c_path`` for ``safe`` and ``safe-zip``, the
+    ``stac`` section's ``catalog`` for ``stac`` and ``chain.l8_path`` for
+    ``landsat``.
+    """
+    raw = {
         "chain": {
             "output_path": "output",
             "list_tile": list(tiles),
-            "s2_path": "S2",
+            **_image_paths(layouts),
             "ground_truth": "ground_truth.shp",
             "data_field": "code",
             "nomenclature_path": "nomenclature.txt",
@@ -439,10 +514,30 @@ def chain_config(tiles: Sequence[str], start: dt.date, end: dt.date) -> dict:
         "arg_classification": {"enable_probability_map": True},
         "scheduling": {"scheduler": "processes", "workers": 2},
     }
+    if "stac" in layouts:
+        raw = {"chain": raw.pop("chain"), "stac": {"catalog": "stac/catalog.json"}, **raw}
+    return raw
 
 
-def _write_config(out_dir: Path, tiles: Sequence[str], start: dt.date, end: dt.date) -> None:
-    raw = chain_config(tiles, start, end)
+_IMAGE_PATHS = {
+    "theia": ("s2_path", "S2"),
+    "theia-zip": ("s2_path", "S2"),
+    "safe": ("s2_s2c_path", "S2"),
+    "safe-zip": ("s2_s2c_path", "S2"),
+    "landsat": ("l8_path", "L8"),
+}
+"""The ``chain`` key and folder each layout is read from (``stac`` has its own section)."""
+
+
+def _image_paths(layouts: Sequence[str]) -> dict[str, str]:
+    """The ``chain`` keys of the image folders a world's layouts are read from."""
+    return dict(_IMAGE_PATHS[layout] for layout in layouts if layout in _IMAGE_PATHS)
+
+
+def _write_config(
+    out_dir: Path, tiles: Sequence[str], start: dt.date, end: dt.date, layouts: Sequence[str]
+) -> None:
+    raw = chain_config(tiles, start, end, layouts)
     config_from_mapping(raw, base_dir=out_dir)
     write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
 

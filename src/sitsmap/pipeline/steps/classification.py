@@ -55,8 +55,8 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
     codes = np.asarray(metadata.classes)
     if context.threads:
         use_threads(model, context.threads)
-    stack = tile_stack(context, tile)
-    grid = stack.grid
+    series = tile_stack(context, tile, acquisitions)
+    grid = series.grid
     with_probabilities = context.config.arg_classification.enable_probability_map
     outputs = {
         "Classif": (1, class_dtype(codes), NODATA_CLASS),
@@ -78,8 +78,8 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
         if with_probabilities:
             for band, code in enumerate(codes, start=1):
                 writers["ProbabilityMap"].set_band_description(band, nomenclature.name(code))
-        windows = feature_windows(context, stack, acquisitions)
-        blocks = window_features(context, stack, acquisitions, windows)
+        windows = feature_windows(context, series)
+        blocks = window_features(context, series, windows)
         for window, block in progress(blocks, f"classifying {tile}", len(windows)):
             probabilities = _predict_by_slices(model, block, codes.size)
             maps = maps_from_probabilities(probabilities, block.has_data, codes, with_probabilities)

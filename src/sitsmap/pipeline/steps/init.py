@@ -13,17 +13,19 @@ import pandas as pd
 import shapely
 
 from sitsmap.config import dump_config
-from sitsmap.errors import InputDataError
+from sitsmap.errors import ConfigError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.mosaic import tile_envelopes
 from sitsmap.pipeline.acquisitions import (
     Acquisitions,
+    SensorGrid,
     load_acquisitions,
     save_acquisitions,
-    tile_stack,
+    tile_stacks,
 )
 from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.sources import image_sources, static_layers
 from sitsmap.preprocessing.temporal import common_period, regular_dates
 from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
 from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION, split_polygons
@@ -32,28 +34,42 @@ LOGGER = logging.getLogger(__name__)
 
 
 def run_init(context: RunContext) -> None:
-    """Find every tile's products, fix the temporal grid, write the tile envelopes."""
+    """Find every tile's products, fix each sensor's temporal grid, write the tile envelopes."""
     config, layout = context.config, context.layout
-    chain, s2 = config.chain, config.sentinel_2
-    stacks = {tile: tile_stack(context, tile) for tile in chain.list_tile}
-    grids = {tile: stack.grid for tile, stack in stacks.items()}
-    crs = _shared_crs(grids, chain.s2_path)
-    input_dates = {tile: tuple(stack.dates) for tile, stack in stacks.items()}
-    start, end = common_period(input_dates)
-    out_dates = regular_dates(s2.start_date or start, s2.end_date or end, s2.temporal_resolution)
-    LOGGER.info(
-        "temporal grid: %d dates from %s to %s every %d days",
-        len(out_dates),
-        out_dates[0],
-        out_dates[-1],
-        s2.temporal_resolution,
+    chain = config.chain
+    stacks = {tile: tile_stacks(context, tile) for tile in chain.list_tile}
+    grids = {tile: found[0].grid for tile, found in stacks.items()}
+    crs = _shared_crs(grids, chain.list_tile)
+    sensors = []
+    for index, source in enumerate(image_sources(config)):
+        settings = source.settings
+        dates = {tile: found[index].dates for tile, found in stacks.items()}
+        start, end = common_period(dates)
+        out_dates = regular_dates(
+            settings.start_date or start, settings.end_date or end, settings.temporal_resolution
+        )
+        LOGGER.info(
+            "%s temporal grid: %d dates from %s to %s every %d days",
+            source.sensor.name,
+            len(out_dates),
+            out_dates[0],
+            out_dates[-1],
+            settings.temporal_resolution,
+        )
+        sensors.append(SensorGrid.of(source.sensor, out_dates, settings.keep_bands))
+    _check_distinct_sensors(sensors)
+    static = tuple(
+        name for layer in static_layers(config, chain.list_tile[0]) for name in layer.names
     )
     envelopes = tile_envelopes(grids)
     write_vector(
         gpd.GeoDataFrame({"tile": list(envelopes)}, geometry=list(envelopes.values()), crs=crs),
         layout.envelopes,
     )
-    save_acquisitions(context, Acquisitions(tuple(out_dates), s2.keep_bands, grids, input_dates))
+    input_dates = {
+        tile: {stack.sensor.name: stack.dates for stack in found} for tile, found in stacks.items()
+    }
+    save_acquisitions(context, Acquisitions(tuple(sensors), grids, input_dates, static))
     write_text(layout.config, dump_config(config))
 
 
@@ -81,15 +97,20 @@ def prepare_truth(context: RunContext) -> None:
     )
 
 
-def _shared_crs(grids: dict, s2_path) -> object:
+def _shared_crs(grids: dict, tiles) -> object:
     crs_set = {grid.crs.to_string() for grid in grids.values()}
     if len(crs_set) > 1:
-        raise InputDataError(
-            f"tiles are in different CRSs ({sorted(crs_set)}); "
-            "process each UTM zone in its own run",
-            s2_path,
+        raise ConfigError(
+            f"chain.list_tile: tiles {' '.join(tiles)} are in different CRSs "
+            f"({sorted(crs_set)}); process each UTM zone in its own run"
         )
     return next(iter(grids.values())).crs
+
+
+def _check_distinct_sensors(sensors: list[SensorGrid]) -> None:
+    names = [grid.sensor for grid in sensors]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two sources of the same sensor ({', '.join(names)}): give one")
 
 
 def _hold_back_for_fusion(truth: gpd.GeoDataFrame, chain, seed: int) -> gpd.GeoDataFrame:

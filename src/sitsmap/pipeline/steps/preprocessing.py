@@ -1,5 +1,7 @@
 """Step preprocessing (per tile): check every product decodes, count valid dates per pixel.
 
+The count sums every sensor's valid dates.
+
 The count reads the same masks and bands, through the same reader, as the
 features, so ``PixelsValidity == 0`` is exactly where features have no data.
 
@@ -21,19 +23,19 @@ from sitsmap.pipeline.acquisitions import (
     tile_stack,
 )
 from sitsmap.pipeline.context import RunContext
-from sitsmap.preprocessing.tile import valid_date_count
+from sitsmap.preprocessing.tile import series_valid_count
 
 
 def preprocess_tile(context: RunContext, tile: str) -> None:
     """Write ``PixelsValidity.tif``: the number of valid (clear) dates of every pixel."""
     acquisitions = load_acquisitions(context)
-    stack = tile_stack(context, tile)
-    windows = feature_windows(context, stack, acquisitions)
+    series = tile_stack(context, tile, acquisitions)
+    windows = feature_windows(context, series)
     with (
         atomic_path(context.layout.pixels_validity(tile)) as tmp,
-        open_raster_writer(tmp, 1, np.uint16, stack.grid) as dst,
+        open_raster_writer(tmp, 1, np.uint16, series.grid) as dst,
         DatasetPool() as datasets,
     ):
         for window in progress(windows, f"preprocessing {tile}"):
-            count = valid_date_count(stack, window, acquisitions.bands, datasets, context.threads)
+            count = series_valid_count(series, window, datasets, context.threads)
             dst.write(count[np.newaxis], window=window)

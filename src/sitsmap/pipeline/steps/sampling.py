@@ -108,9 +108,9 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
     names = acquisitions.feature_names
     values = np.empty((rows.size, len(names)), dtype=np.float32)
     if rows.size:
-        stack = tile_stack(context, tile)
-        windows = _around_samples(feature_windows(context, stack, acquisitions), rows, cols)
-        for window, block in window_features(context, stack, acquisitions, windows):
+        series = tile_stack(context, tile, acquisitions)
+        windows = _around_samples(feature_windows(context, series), rows, cols)
+        for window, block in window_features(context, series, windows):
             inside = np.flatnonzero(_inside(window, rows, cols))
             values[inside] = block.features[
                 :, rows[inside] - window.row_off, cols[inside] - window.col_off

@@ -1,6 +1,13 @@
-"""Reading windows of Sentinel-2 L2A products onto their 10 m grid.
+"""Reading windows of any sensor's products onto the tile's 10 m grid.
 
-Windows are given in 10 m pixel coordinates. A 20 m band is read over the
+Every product, whatever its sensor and layout, is read into the same thing:
+int16 reflectance x 10000 (no data -10000) and an invalid mask, per window of
+the tile's grid. A product's files say where each raster is (a file, a zip or
+tar member, a URL) and how its DN scale to reflectance; the sensor
+description says how validity is read and whether the product shares the
+tile's pixel lattice or must be warped onto it (see :mod:`sitsmap.sensors`).
+
+Windows are given in 10 m pixel coordinates. On a shared lattice A 20 m band is read over the
 20 m pixels that cover the window and resampled to 10 m by nearest neighbour:
 each 10 m pixel takes the value of the one 20 m pixel that contains it. This
 is chosen over bilinear because it is exact and identical whatever the window
@@ -24,17 +31,18 @@ import math
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
-from sitsmap.io.raster import DatasetPool, open_raster
-from sitsmap.preprocessing.masks import flag_nodata, masked
+from sitsmap.io.raster import DatasetPool, RasterGrid, open_raster
+from sitsmap.preprocessing.masks import flag_nodata
 from sitsmap.scheduling.resources import available_cores
-from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
+from sitsmap.sensors import NODATA, SENTINEL2_THEIA, Product, ProductFile, SensorDescription
 
 __all__ = [
     "block_rows",
@@ -45,9 +53,9 @@ __all__ = [
     "read_product_window",
     "read_product_window_into",
     "read_products_window",
+    "read_static_window",
+    "to_reflectance",
 ]
-
-_MASK_RESOLUTION_INDEX = 1  # the R1 (10 m) masks
 
 # A product's files have no side-car files (.aux.xml, .ovr) worth listing the directory for.
 # GDAL's block cache (in bytes here) is capped: every block is read once, and the files a
@@ -64,8 +72,9 @@ def read_product_window(
     window: Window,
     bands: Sequence[str],
     sensor: SensorDescription = SENTINEL2_THEIA,
+    grid: RasterGrid | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a window of a product's bands and masks on the 10 m grid.
+    """Read a window of a product's bands and validity on the tile's 10 m grid.
 
     Parameters
     ----------
@@ -74,27 +83,29 @@ def read_product_window(
     window : Window
         Integer window in 10 m pixel coordinates.
     bands : sequence of str
-        Bands to read, in this order; 20 m bands are resampled to 10 m (nearest).
+        Bands to read, in this order; coarser bands are resampled to the grid.
     sensor : SensorDescription
-        File layout, band resolutions, no-data value.
+        Band resolutions, no-data value, mask rule.
+    grid : RasterGrid, optional
+        The tile's grid; needed for sensors whose products are warped onto it.
 
     Returns
     -------
     reflectance : numpy.ndarray of int16
-        ``(len(bands), h, w)``, reflectance x 10000; all no-data when the masks flag
-        the whole window (the bands are then not decoded).
+        ``(len(bands), h, w)``, reflectance x 10000, -10000 where a band has no data;
+        all -10000 when the masks flag the whole window (the bands are then not decoded).
     invalid : numpy.ndarray of bool
-        ``(h, w)``: ``CLM_R1 != 0 | EDG_R1 != 0 | SAT_R1 != 0 | any band == nodata``.
+        ``(h, w)``: the sensor's mask rule, or a band without data.
 
     Raises
     ------
     InputDataError
-        If a file is missing, truncated, corrupt or not at its band's resolution.
+        If a file is missing, truncated, corrupt or not on the tile's lattice.
     """
     height, width = _window_shape(window)
     reflectance = np.empty((len(bands), height, width), dtype=np.int16)
     invalid = np.empty((height, width), dtype=bool)
-    read_product_window_into(product, window, bands, reflectance, invalid, sensor)
+    read_product_window_into(product, window, bands, reflectance, invalid, sensor, None, grid)
     return reflectance, invalid
 
 
@@ -106,47 +117,220 @@ def read_product_window_into(
     invalid: np.ndarray,
     sensor: SensorDescription = SENTINEL2_THEIA,
     datasets: DatasetPool | None = None,
+    grid: RasterGrid | None = None,
 ) -> None:
     """Like :func:`read_product_window`, writing into preallocated ``(B, h, w)`` and ``(h, w)``.
 
     ``datasets`` keeps the files open for the next window (see :class:`DatasetPool`);
     without it they are opened and closed here.
     """
+    if sensor.warped and grid is None:
+        raise ValueError(f"{sensor.name} products are warped: give the tile's grid")
     with (
-        rasterio.Env(**_GDAL_OPTIONS),  # one GDAL environment for the 13 files, not one each
+        rasterio.Env(**_GDAL_OPTIONS),  # one GDAL environment for the files, not one each
         contextlib.nullcontext(datasets) if datasets else DatasetPool(max_open=0) as pool,
     ):
-        _read_product(product, window, bands, reflectance, invalid, sensor, pool)
+        reader = _Reader(pool, sensor, grid)
+        reader.read(product, window, bands, reflectance, invalid)
+        for other in product.same_day:
+            if not invalid.any():
+                break
+            reader.fill_from(other, window, bands, reflectance, invalid)
 
 
-def _read_product(
-    product: Product,
+class _Reader:
+    """Reads products of one sensor onto one grid, borrowing files from a pool."""
+
+    def __init__(
+        self, datasets: DatasetPool, sensor: SensorDescription, grid: RasterGrid | None
+    ) -> None:
+        self.datasets = datasets
+        self.sensor = sensor
+        self.grid = grid
+        self.base = sensor.base_resolution
+
+    def read(
+        self,
+        product: Product,
+        window: Window,
+        bands: Sequence[str],
+        reflectance: np.ndarray,
+        invalid: np.ndarray,
+    ) -> None:
+        """Fill ``reflectance`` and ``invalid`` from one product."""
+        self._validity(product, window, invalid)
+        # Cloudy or out of swath over the whole window: its bands would not be used, so they
+        # are opened and checked but not decoded (a sixth of the dates of a synthetic year).
+        wholly_masked = bool(invalid.all())
+        for index, name in enumerate(bands):
+            item = product.file(self.sensor.band(name).name)
+            self._band(item, window, None if wholly_masked else reflectance[index])
+        if wholly_masked:
+            reflectance[...] = NODATA
+        else:
+            flag_nodata(reflectance, NODATA, invalid)
+
+    def fill_from(
+        self,
+        product: Product,
+        window: Window,
+        bands: Sequence[str],
+        reflectance: np.ndarray,
+        invalid: np.ndarray,
+    ) -> None:
+        """Take another scene of the same day where the first ones are invalid."""
+        other = np.empty_like(reflectance)
+        other_invalid = np.empty_like(invalid)
+        self.read(product, window, bands, other, other_invalid)
+        take = invalid & ~other_invalid
+        reflectance[:, take] = other[:, take]
+        invalid &= ~take
+
+    def _validity(self, product: Product, window: Window, invalid: np.ndarray) -> None:
+        rule = self.sensor.mask
+        invalid[...] = False
+        for key in rule.layers:
+            layer = self._layer(product.file(key), window, rule.outside, nearest=True)
+            if rule.kind == "flags":
+                invalid |= layer != 0
+            elif rule.kind == "classes":
+                invalid |= np.isin(layer, rule.values)
+            elif rule.kind == "bits":
+                bits = sum(1 << bit for bit in rule.values)
+                invalid |= (layer.astype(np.int64) & bits) != 0
+
+    def _band(self, item: ProductFile, window: Window, out: np.ndarray | None) -> None:
+        """Read a band's window as int16 reflectance x 10000 into ``out``.
+
+        With ``out`` None the file is only opened and its pixel size checked.
+        """
+        nodata = self.sensor.nodata
+        if out is None:
+            self._layer(item, window, nodata, nearest=False, check_only=True)
+            return
+        identity = item.gain == 1 and item.offset == 0 and nodata == NODATA
+        dn = self._layer(item, window, nodata, nearest=False, out=out if identity else None)
+        if dn is not out:
+            to_reflectance(dn, item.gain, item.offset, nodata, out)
+
+    def _layer(
+        self,
+        item: ProductFile,
+        window: Window,
+        fill: int,
+        nearest: bool,
+        out: np.ndarray | None = None,
+        check_only: bool = False,
+    ) -> np.ndarray | None:
+        """Read a raster's band over ``window`` of the tile grid, in the file's dtype.
+
+        ``out`` is filled when the file's dtype is its dtype, else a new array is returned.
+        """
+        path, band = item.path, item.band
+        with self.datasets.borrow(path) as src:
+            if self.sensor.warped:
+                if check_only:
+                    return None
+                return _read_warped(src, band, self.grid, window, fill, nearest)
+            factor = _factor(src.res[0], self.base, path)
+            if check_only:
+                return None
+            dtype = np.dtype(src.dtypes[0])
+            if out is None or out.dtype != dtype:
+                out = np.empty(_window_shape(window), dtype=dtype)
+            if factor == 1:
+                _read_window(src, window, fill, out, band)
+                return out
+            coarse, row_shift, col_shift = coarse_window(window, factor)
+            data = np.empty((int(coarse.height), int(coarse.width)), dtype=dtype)
+            _read_window(src, coarse, fill, data, band)
+            return upsample_nearest(data, factor, row_shift, col_shift, out)
+
+
+def read_static_window(
+    path: str, grid: RasterGrid, window: Window, datasets: DatasetPool | None = None
+) -> np.ndarray:
+    """Read every band of a static raster over ``window`` of the tile grid, as float32.
+
+    A raster on the tile's grid is read as it is; one on another grid or in another
+    CRS is warped onto it by nearest neighbour (a soil class or an altitude is never
+    blended with its neighbours). No data becomes 0.
+
+    Raises
+    ------
+    InputDataError
+        If the raster cannot be read, has no CRS, or does not overlap the tile.
+    """
+    with contextlib.ExitStack() as stack:
+        pool = datasets or stack.enter_context(DatasetPool(max_open=0))
+        src = stack.enter_context(pool.borrow(path))
+        if src.crs is None:
+            raise InputDataError("raster has no CRS: it cannot be warped onto the tile", path)
+        if src.crs == grid.crs and src.transform == grid.transform:
+            data = src.read(window=window, boundless=True, fill_value=src.nodata or 0)
+            nodata = src.nodata
+        else:
+            nodata = src.nodata if src.nodata is not None else 0
+            with WarpedVRT(
+                src,
+                crs=grid.crs,
+                transform=grid.transform,
+                width=grid.width,
+                height=grid.height,
+                resampling=Resampling.nearest,
+                src_nodata=src.nodata,
+                nodata=nodata,
+            ) as vrt:
+                data = vrt.read(window=window)
+        values = data.astype(np.float32)
+        if nodata is not None:
+            values[data == nodata] = 0
+        return values
+
+
+def to_reflectance(
+    dn: np.ndarray, gain: float, offset: float, nodata: int, out: np.ndarray
+) -> np.ndarray:
+    """Scale DN to int16 reflectance x 10000 (``DN * gain + offset``), -10000 where no data.
+
+    Reflectances are rounded and kept above -10000, so that only no data reads -10000.
+    """
+    scaled = dn.astype(np.float32)
+    if gain != 1:
+        scaled *= np.float32(gain)
+    if offset != 0:
+        scaled += np.float32(offset)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, NODATA + 1, np.iinfo(np.int16).max, out=scaled)
+    out[...] = scaled
+    out[dn == nodata] = NODATA
+    if dn.dtype.kind == "f":  # a float raster may mark no data with NaN
+        out[~np.isfinite(dn)] = NODATA
+    return out
+
+
+def _read_warped(
+    src: rasterio.io.DatasetReader,
+    band: int,
+    grid: RasterGrid,
     window: Window,
-    bands: Sequence[str],
-    reflectance: np.ndarray,
-    invalid: np.ndarray,
-    sensor: SensorDescription,
-    datasets: DatasetPool,
-) -> None:
-    base = min(band.resolution for band in sensor.bands)
-    masks = []
-    for mask_name in sensor.mask_names:
-        path = sensor.mask_path(product.path, mask_name, _MASK_RESOLUTION_INDEX)
-        mask = np.empty(invalid.shape, dtype=np.uint8)
-        _read_on_grid(datasets, path, window, base, base, mask, fill=1)
-        masks.append(mask)
-    # Cloudy or out of swath over the whole window: its bands would not be used, so they
-    # are opened and checked but not decoded (a sixth of the dates of a synthetic year).
-    wholly_masked = masked(masks, invalid.shape, out=invalid).all()
-    for index, name in enumerate(bands):
-        band = sensor.band(name)
-        path = sensor.band_path(product.path, band.name)
-        out = None if wholly_masked else reflectance[index]
-        _read_on_grid(datasets, path, window, band.resolution, base, out, sensor.nodata)
-    if wholly_masked:
-        reflectance[...] = sensor.nodata
-    else:
-        flag_nodata(reflectance, sensor.nodata, invalid)
+    fill: float,
+    nearest: bool,
+) -> np.ndarray:
+    """Warp ``window`` of the tile grid out of ``src`` (bilinear, or nearest for masks)."""
+    resampling = Resampling.nearest if nearest else Resampling.bilinear
+    source_nodata = src.nodata if src.nodata is not None else (None if nearest else fill)
+    with WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+        src_nodata=source_nodata,
+        nodata=fill,
+    ) as vrt:
+        return vrt.read(band, window=window)
 
 
 def read_products_window(
@@ -156,6 +340,7 @@ def read_products_window(
     sensor: SensorDescription = SENTINEL2_THEIA,
     max_workers: int | None = None,
     datasets: DatasetPool | None = None,
+    grid: RasterGrid | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read the same window of several products, dates in parallel.
 
@@ -170,6 +355,8 @@ def read_products_window(
         reads sequentially.
     datasets : DatasetPool, optional
         Open files to reuse and keep for the next window of the same products.
+    grid : RasterGrid, optional
+        The tile's grid, for warped products.
 
     Returns
     -------
@@ -181,7 +368,7 @@ def read_products_window(
     height, width = _window_shape(window)
     reflectance = np.empty((len(products), len(bands), height, width), dtype=np.int16)
     invalid = np.empty((len(products), height, width), dtype=bool)
-    reads = iter_products_window(products, window, bands, sensor, max_workers, datasets)
+    reads = iter_products_window(products, window, bands, sensor, max_workers, datasets, grid)
     for index, (date_reflectance, date_invalid) in enumerate(reads):
         reflectance[index] = date_reflectance
         invalid[index] = date_invalid
@@ -195,12 +382,13 @@ def iter_products_window(
     sensor: SensorDescription = SENTINEL2_THEIA,
     max_workers: int | None = None,
     datasets: DatasetPool | None = None,
+    grid: RasterGrid | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield each product's window in order, reading the next ones meanwhile.
 
     One window of :func:`iter_products_windows`, which see.
     """
-    return iter_products_windows(products, [window], bands, sensor, max_workers, datasets)
+    return iter_products_windows(products, [window], bands, sensor, max_workers, datasets, grid)
 
 
 def iter_products_windows(
@@ -210,6 +398,7 @@ def iter_products_windows(
     sensor: SensorDescription = SENTINEL2_THEIA,
     max_workers: int | None = None,
     datasets: DatasetPool | None = None,
+    grid: RasterGrid | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield every product's window in order, window after window, reading ahead meanwhile.
 
@@ -230,6 +419,8 @@ def iter_products_windows(
         reads in the caller's thread.
     datasets : DatasetPool, optional
         Open files to reuse and keep for the next window of the same products.
+    grid : RasterGrid, optional
+        The tile's grid, for warped products.
 
     Yields
     ------
@@ -257,7 +448,9 @@ def iter_products_windows(
         height, width = _window_shape(window)
         reflectance = flat[0][: len(bands) * height * width].reshape(len(bands), height, width)
         invalid = flat[1][: height * width].reshape(height, width)
-        read_product_window_into(product, window, bands, reflectance, invalid, sensor, datasets)
+        read_product_window_into(
+            product, window, bands, reflectance, invalid, sensor, datasets, grid
+        )
         return reflectance, invalid
 
     if workers <= 1:
@@ -304,14 +497,16 @@ def block_shape(
     """Return ``(rows, cols)``, in 10 m pixels, of a window made of whole blocks of every band.
 
     Windows aligned on multiples of it never decode a compressed block twice
-    (a 256 x 256 block at 20 m spans 512 x 512 pixels at 10 m).
+    (a 256 x 256 block at 20 m spans 512 x 512 pixels at 10 m). Warped products
+    have no such alignment: ``(1, 1)``.
     """
-    base = min(band.resolution for band in sensor.bands)
+    if sensor.warped:
+        return 1, 1
     rows = cols = 1
     for name in bands:
-        path = sensor.band_path(product.path, sensor.band(name).name)
+        path = product.file(sensor.band(name).name).path
         with open_raster(path) as src:
-            factor = _factor(src.res[0], sensor.band(name).resolution, base, path)
+            factor = _factor(src.res[0], sensor.base_resolution, path)
             block_height, block_width = src.block_shapes[0]
             rows = math.lcm(rows, block_height * factor)
             cols = math.lcm(cols, min(block_width, src.width) * factor)
@@ -361,51 +556,22 @@ def upsample_nearest(
     return out
 
 
-def _read_on_grid(
-    datasets: DatasetPool,
-    path: Path,
-    window: Window,
-    resolution: int,
-    base: int,
-    out: np.ndarray | None,
-    fill: int,
-) -> None:
-    """Read ``window`` (base-resolution pixels) of a single-band file into ``out``.
-
-    With ``out`` None the file is only opened and its pixel size checked.
-    """
-    with datasets.borrow(path) as src:
-        factor = _factor(src.res[0], resolution, base, path)
-        if out is None:
-            return
-        if factor == 1:
-            _read_window(src, window, fill, out)
-            return
-        coarse, row_shift, col_shift = coarse_window(window, factor)
-        data = np.empty((int(coarse.height), int(coarse.width)), dtype=out.dtype)
-        _read_window(src, coarse, fill, data)
-        upsample_nearest(data, factor, row_shift, col_shift, out)
-
-
-def _factor(pixel_size: float, resolution: int, base: int, path: Path) -> int:
-    """How many base pixels a file's pixel spans, checked against the band's resolution."""
+def _factor(pixel_size: float, base: int, path: str) -> int:
+    """How many base pixels a file's pixel spans."""
     factor = round(abs(pixel_size) / base)
     if factor < 1 or abs(abs(pixel_size) - factor * base) > 1e-6 * base:
-        raise InputDataError(
-            f"pixel size {pixel_size:g} is not a multiple of {base} m (expected {resolution} m)",
-            path,
-        )
+        raise InputDataError(f"pixel size {pixel_size:g} is not a multiple of {base} m", path)
     return factor
 
 
 def _read_window(
-    src: rasterio.io.DatasetReader, window: Window, fill: int, out: np.ndarray
+    src: rasterio.io.DatasetReader, window: Window, fill: float, out: np.ndarray, band: int = 1
 ) -> None:
-    """Read band 1 into ``out``, filling with ``fill`` where the window leaves the raster."""
+    """Read ``band`` into ``out``, filling with ``fill`` where the window leaves the raster."""
     if _outside(window, src):
-        out[...] = src.read(1, window=window, boundless=True, fill_value=fill)
+        out[...] = src.read(band, window=window, boundless=True, fill_value=fill)
     else:
-        src.read(1, window=window, out=out)  # (no fill_value here: rasterio reshapes ``out``)
+        src.read(band, window=window, out=out)  # (no fill_value here: rasterio reshapes ``out``)
 
 
 def _outside(window: Window, src: rasterio.io.DatasetReader) -> bool:

@@ -1,0 +1,116 @@
+"""Configuring image sources: one Sentinel-2 source, what is ignored, what is documented."""
+
+import pytest
+from click.testing import CliRunner
+
+from sitsmap.cli import cli
+from sitsmap.config import config_from_mapping
+from sitsmap.config.checks import ineffective_settings
+from sitsmap.config.keys import iter_keys
+from sitsmap.errors import ConfigError
+from sitsmap.pipeline.sources import image_sources
+
+BASE = {"output_path": "/out", "list_tile": "T31TCJ", "ground_truth": "/gt.shp"}
+
+
+def config(chain: dict, *overrides: str):
+    return config_from_mapping({"chain": {**BASE, **chain}}, overrides)
+
+
+def test_two_sentinel2_sources_are_refused():
+    with pytest.raises(ConfigError, match="chain.s2_path and chain.s2_s2c_path are both set"):
+        config({"s2_path": "/a", "s2_s2c_path": "/b"})
+    with pytest.raises(ConfigError, match="chain.s2_path and stac.catalog"):
+        config({"s2_path": "/a"}, "stac.catalog=/c/catalog.json")
+
+
+def test_a_run_needs_an_image_source():
+    with pytest.raises(ConfigError, match="no image source"):
+        config({})
+
+
+def test_sources_in_order_with_their_settings():
+    resolved = config(
+        {"s2_s2c_path": "/safe", "l8_path": "/l8"},
+        "sentinel_2.scl_invalid_classes=[0, 8, 9]",
+        "landsat8.qa_invalid_bits=[0, 3]",
+        "landsat8.temporal_resolution=8",
+        "user_sensor.path=/s1",
+        "user_sensor.bands=[vv, vh]",
+    )
+    sources = image_sources(resolved)
+    assert [s.key for s in sources] == ["chain.s2_s2c_path", "chain.l8_path", "user_sensor.path"]
+    safe, landsat, user = sources
+    assert safe.sensor.mask.values == (0, 8, 9)
+    assert landsat.sensor.mask.values == (0, 3) and landsat.sensor.warped
+    assert landsat.settings.temporal_resolution == 8
+    assert user.sensor.band_names == ("VV", "VH") and not user.sensor.brightness
+
+
+@pytest.mark.parametrize("model", ["TempCNN", "LTAE"])
+def test_temporal_networks_need_one_series(model):
+    deep = f"arg_train.deep_learning_parameters={{dl_name: {model}, epochs: 1}}"
+    config({"s2_path": "/a"}, deep)  # one sensor: fine
+    with pytest.raises(ConfigError, match="reads one sensor's time series"):
+        config({"s2_path": "/a", "l8_path": "/l8"}, deep)
+
+
+def test_stac_catalog_urls_stay_urls_and_paths_become_absolute(tmp_path):
+    from sitsmap.config import load_config
+
+    path = tmp_path / "config.yaml"
+    url = "https://earth-search.aws.element84.com/v1"
+    path.write_text(
+        f"chain: {{output_path: out, list_tile: T31TCJ, ground_truth: gt.shp}}\n"
+        f"stac: {{catalog: {url}}}\n"
+    )
+    assert load_config(path).stac.catalog == url
+    path.write_text(
+        "chain: {output_path: out, list_tile: T31TCJ, ground_truth: gt.shp}\n"
+        "stac: {catalog: stac/catalog.json}\n"
+    )
+    assert load_config(path).stac.catalog == str(tmp_path / "stac" / "catalog.json")
+
+
+def test_unknown_stac_band_and_landsat_band_are_refused():
+    with pytest.raises(ConfigError, match="unknown band"):
+        config({"s2_path": "/a"}, "stac.assets={red: B13}")
+    with pytest.raises(ConfigError, match="unknown band"):
+        config({"l8_path": "/a"}, "landsat8.keep_bands=[B8]")
+
+
+def test_settings_of_an_absent_source_are_reported():
+    messages = ineffective_settings(
+        config(
+            {"s2_path": "/a"},
+            "landsat8.temporal_resolution=8",
+            "stac.collection=other",
+            "userFeat.patterns=ALT",
+            "sentinel_2.scl_invalid_classes=[8]",
+        )
+    )
+    assert "landsat8.temporal_resolution has no effect: no chain.l8_path" in messages
+    assert "stac.collection has no effect: no stac.catalog" in messages
+    assert "userFeat.patterns has no effect: no chain.user_feat_path" in messages
+    assert any(m.startswith("sentinel_2.scl_invalid_classes has no effect") for m in messages)
+
+
+def test_every_key_is_documented_and_config_keys_prints_the_new_ones():
+    undocumented = [doc.key for doc in iter_keys() if not doc.description]
+    assert undocumented == []
+    result = CliRunner().invoke(cli, ["config", "keys"])
+    assert result.exit_code == 0
+    for key in (
+        "chain.s2_s2c_path",
+        "chain.l8_path",
+        "chain.user_feat_path",
+        "sentinel_2.scl_invalid_classes",
+        "landsat8.qa_invalid_bits",
+        "stac.catalog",
+        "stac.assets",
+        "userFeat.patterns",
+        "user_sensor.date_pattern",
+    ):
+        assert f"\n{key} = " in f"\n{result.output}"
+    bad = CliRunner().invoke(cli, ["config", "keys", "nope"])
+    assert bad.exit_code == 2
