@@ -61,6 +61,16 @@ def _parse_date(value: Any) -> Any:
     return value
 
 
+def _kept_bands(value: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
+    """The known bands of ``value``, any case, in the sensor's own order."""
+    by_upper = {band.upper(): band for band in known}
+    unknown = [band for band in value if band.upper() not in by_upper]
+    if unknown:
+        raise ValueError(f"unknown band(s) {unknown}; known: {list(known)}")
+    wanted = {band.upper() for band in value}
+    return tuple(band for band in known if band.upper() in wanted)
+
+
 class Chain(Section):
     """``chain``: where things are and what the chain produces."""
 
@@ -206,12 +216,7 @@ class Sentinel2(Section):
     @field_validator("keep_bands")
     @classmethod
     def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = {b.upper(): b for b in SENTINEL2_THEIA.band_names}
-        unknown = [b for b in value if b.upper() not in known]
-        if unknown:
-            raise ValueError(f"unknown band(s) {unknown}; known: {list(known.values())}")
-        wanted = {b.upper() for b in value}
-        return tuple(b for b in SENTINEL2_THEIA.band_names if b.upper() in wanted)
+        return _kept_bands(value, SENTINEL2_THEIA.band_names)
 
     scl_invalid_classes: tuple[int, ...] = Field(
         SCL_INVALID_CLASSES,
@@ -257,12 +262,7 @@ class Landsat8(Section):
     @field_validator("keep_bands")
     @classmethod
     def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = {b.upper(): b for b in LANDSAT8.band_names}
-        unknown = [b for b in value if b.upper() not in known]
-        if unknown:
-            raise ValueError(f"unknown band(s) {unknown}; known: {list(known.values())}")
-        wanted = {b.upper() for b in value}
-        return tuple(b for b in LANDSAT8.band_names if b.upper() in wanted)
+        return _kept_bands(value, LANDSAT8.band_names)
 
     @field_validator("qa_invalid_bits")
     @classmethod

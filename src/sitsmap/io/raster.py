@@ -20,6 +20,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
@@ -369,21 +370,30 @@ def read_warped(
     InputDataError
         If the file cannot be read.
     """
-    from rasterio.vrt import WarpedVRT
-
     with open_raster(path) as src:
         fill = src.nodata if nodata is None else nodata
-        with WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
-            src_nodata=src.nodata,
-            nodata=fill,
-        ) as vrt:
+        with warped_onto(src, grid, resampling, src.nodata, fill) as vrt:
             return vrt.read()
+
+
+def warped_onto(
+    src: rasterio.io.DatasetReader,
+    grid: RasterGrid,
+    resampling: Resampling,
+    src_nodata: float | None,
+    nodata: float | None,
+) -> WarpedVRT:
+    """A virtual raster of ``src`` warped onto ``grid`` (GDAL warps only what is read)."""
+    return WarpedVRT(
+        src,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=resampling,
+        src_nodata=src_nodata,
+        nodata=nodata,
+    )
 
 
 def read_row_blocks(path: PathLike, block_rows: int = 512, band: int = 1):

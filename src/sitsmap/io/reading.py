@@ -35,11 +35,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from sitsmap.errors import InputDataError
-from sitsmap.io.raster import DatasetPool, RasterGrid, open_raster
+from sitsmap.io.raster import DatasetPool, RasterGrid, open_raster, warped_onto
 from sitsmap.preprocessing.masks import flag_nodata
 from sitsmap.scheduling.resources import available_cores
 from sitsmap.sensors import NODATA, SENTINEL2_THEIA, Product, ProductFile, SensorDescription
@@ -271,16 +270,7 @@ def read_static_window(
             nodata = src.nodata
         else:
             nodata = src.nodata if src.nodata is not None else 0
-            with WarpedVRT(
-                src,
-                crs=grid.crs,
-                transform=grid.transform,
-                width=grid.width,
-                height=grid.height,
-                resampling=Resampling.nearest,
-                src_nodata=src.nodata,
-                nodata=nodata,
-            ) as vrt:
+            with warped_onto(src, grid, Resampling.nearest, src.nodata, nodata) as vrt:
                 data = vrt.read(window=window)
         values = data.astype(np.float32)
         if nodata is not None:
@@ -320,16 +310,7 @@ def _read_warped(
     """Warp ``window`` of the tile grid out of ``src`` (bilinear, or nearest for masks)."""
     resampling = Resampling.nearest if nearest else Resampling.bilinear
     source_nodata = src.nodata if src.nodata is not None else (None if nearest else fill)
-    with WarpedVRT(
-        src,
-        crs=grid.crs,
-        transform=grid.transform,
-        width=grid.width,
-        height=grid.height,
-        resampling=resampling,
-        src_nodata=source_nodata,
-        nodata=fill,
-    ) as vrt:
+    with warped_onto(src, grid, resampling, source_nodata, fill) as vrt:
         return vrt.read(band, window=window)
 
 
