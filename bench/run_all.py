@@ -26,6 +26,7 @@ import common
 BENCHMARKS = {
     # name: (script, goal, higher is better)
     "features_vs_read": ("features_vs_read.py", 1.5, False),
+    "readers_vs_read": ("readers_vs_read.py", 1.5, False),
     "gapfill_vs_eolearn": ("gapfill_vs_eolearn.py", 10.0, True),
     "rf_vs_otb": ("rf_vs_otb.py", 2.0, True),
     "mlp_vs_bare_loop": ("mlp_vs_bare_loop.py", 1.15, False),

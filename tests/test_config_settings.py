@@ -31,13 +31,17 @@ def settings(*overrides: str) -> list[str]:
     return ineffective_settings(config_from_mapping(MINIMAL, overrides))
 
 
-def test_region_path_is_an_error():
-    with pytest.raises(ConfigError) as info:
-        config_from_mapping(MINIMAL, ["chain.region_path=regions.shp"])
-    assert str(info.value).startswith(
-        "chain.region_path: one model per eco-region is not supported yet; remove the key "
-        "(the whole area gets one model)"
+def test_region_path_is_accepted_with_its_options():
+    config = config_from_mapping(
+        MINIMAL,
+        [
+            "chain.region_path=regions.shp",
+            "chain.region_border_width=500",
+            "chain.region_fallback=nearest",
+        ],
     )
+    assert config.chain.region_border_width == 500
+    assert settings("chain.region_path=regions.shp", "chain.region_field=zone") == []
 
 
 def test_region_path_null_and_default_region_field_are_fine():
@@ -187,8 +191,10 @@ def test_synthetic_world_and_demo_configs_load(tmp_path, caplog):
     import datetime as dt
 
     raw = chain_config(["T31TCJ"], dt.date(2018, 1, 1), dt.date(2018, 12, 31))
+    demo = chain_config(["T31TCJ"], dt.date(2018, 1, 1), dt.date(2018, 12, 31), regions=True)
     with caplog.at_level(logging.WARNING, logger="sitsmap.config"):
         config_from_mapping(raw, base_dir=tmp_path)
-        config = config_from_mapping(raw, DEMO_OVERRIDES, base_dir=tmp_path)
+        config = config_from_mapping(demo, DEMO_OVERRIDES, base_dir=tmp_path)
     assert config.arg_train.deep_learning_parameters is not None
+    assert config.chain.region_path is not None and config.chain.region_border_width == 500
     assert caplog.records == []

@@ -57,6 +57,8 @@ def test_use_threads_sets_a_classical_model_s_jobs():
 class _ProbeModel:
     """Returns each pixel's first two features as its 'probabilities', records call sizes."""
 
+    classes_ = np.array([1, 2])
+
     def __init__(self):
         self.calls = []
 
@@ -73,11 +75,16 @@ def test_prediction_by_slices_keeps_the_pixel_order(monkeypatch):
     has_data = rng.random((6, 9)) < 0.7
     model = _ProbeModel()
     block = FeatureBlock(features, has_data.astype(np.uint16), has_data)
-    probabilities = classification._predict_by_slices(model, block, 2)
+    codes = np.array([1, 2])
+    probabilities = classification._predict_by_slices(model, block, has_data, codes)
     np.testing.assert_array_equal(probabilities, features[:2, has_data].T)
     assert max(model.calls) == 7 and sum(model.calls) == has_data.sum()
-    empty = FeatureBlock(features, np.zeros((6, 9), np.uint16), np.zeros((6, 9), bool))
-    assert classification._predict_by_slices(model, empty, 2).shape == (0, 2)
+    # a region's model that lacks a class of the map gives it 0, columns follow the codes
+    wider = classification._predict_by_slices(model, block, has_data, np.array([1, 2, 5]))
+    np.testing.assert_array_equal(wider[:, :2], probabilities)
+    assert (wider[:, 2] == 0).all()
+    empty = np.zeros((6, 9), bool)
+    assert classification._predict_by_slices(model, block, empty, codes).shape == (0, 2)
 
 
 def _learn(context):  # stand-ins for step functions

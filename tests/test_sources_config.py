@@ -114,3 +114,76 @@ def test_every_key_is_documented_and_config_keys_prints_the_new_ones():
         assert f"\n{key} = " in f"\n{result.output}"
     bad = CliRunner().invoke(cli, ["config", "keys", "nope"])
     assert bad.exit_code == 2
+
+
+def test_stac_assets_must_cover_the_kept_bands_and_scl():
+    with pytest.raises(ConfigError, match=r"stac.assets maps no asset to \['B8A', 'SCL'\]"):
+        config(
+            {},
+            "stac.catalog=/c/catalog.json",
+            "stac.assets={blue: B2, nir: B8}",
+            "sentinel_2.keep_bands=[B2, B8, B8A]",
+        )
+    config(
+        {},
+        "stac.catalog=/c/catalog.json",
+        "stac.assets={blue: B2, scl: SCL}",
+        "sentinel_2.keep_bands=[B2]",
+    )
+
+
+def test_user_band_names_are_letters_and_digits():
+    with pytest.raises(ConfigError, match="may hold only letters and digits"):
+        config({}, "user_sensor.path=/s1", "user_sensor.bands=[vv_asc, vh]")
+
+
+def test_user_sensor_files_and_settings_are_fingerprinted(tmp_path):
+    from sitsmap.pipeline.graph import build_tasks
+
+    resolved = config(
+        {"s2_path": str(tmp_path)}, f"user_sensor.path={tmp_path / 's1'}", "user_sensor.bands=[vv]"
+    )
+    init = next(task for task in build_tasks(resolved) if task.key == "init")
+    assert "user_sensor" in init.reads and tmp_path / "s1" in init.files
+
+
+def test_earth_search_items_with_the_offset_applied_are_not_offset_twice(tmp_path):
+    import json
+
+    from sitsmap.io.stac import find_stac_products
+
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": "S2B_31UDS_20180601_0_L2A",
+        "geometry": None,
+        "links": [],
+        "properties": {
+            "datetime": "2018-06-01T10:50:00Z",
+            "grid:code": "MGRS-31UDS",
+            "earthsearch:boa_offset_applied": True,
+        },
+        "assets": {
+            "blue": {"href": "./B02.tif", "raster:bands": [{"scale": 0.0001, "offset": -0.1}]},
+            "scl": {"href": "./SCL.tif"},
+        },
+    }
+    path = tmp_path / "item.json"
+    path.write_text(json.dumps(item))
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": "sentinel-2-l2a",
+        "description": "x",
+        "license": "x",
+        "links": [{"rel": "item", "href": "./item.json"}],
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [[None, None]]},
+        },
+    }
+    (tmp_path / "collection.json").write_text(json.dumps(collection))
+    (product,) = find_stac_products(
+        str(tmp_path / "collection.json"), "T31UDS", assets={"blue": "B2", "scl": "SCL"}
+    )
+    assert product.file("B2").gain == 1.0 and product.file("B2").offset == 0.0

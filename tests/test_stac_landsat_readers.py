@@ -630,3 +630,20 @@ def test_real_landsat_scenes_on_the_theia_grid():
         assert abs(np.mean(landsat_ndvi - s2_ndvi)) < 0.08, product.name
         compared += 1
     assert compared >= 8
+
+
+def test_landsat_alone_over_several_tiles_needs_tile_folders(tmp_path):
+    from sitsmap.config import config_from_mapping
+    from sitsmap.pipeline.sources import _check_tile_folders, image_sources
+
+    scenes = tmp_path / "L8"
+    (scenes / "T31UDS").mkdir(parents=True)
+    chain = {
+        "output_path": str(tmp_path / "out"),
+        "list_tile": "T31UDS T31UDR",
+        "ground_truth": "/gt.shp",
+        "l8_path": str(scenes),
+    }
+    config = config_from_mapping({"chain": chain})
+    with pytest.raises(InputDataError, match="none for T31UDR"):
+        _check_tile_folders(image_sources(config)[0], config.chain.list_tile)

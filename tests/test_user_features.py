@@ -167,3 +167,30 @@ def test_a_sensor_with_no_date_in_the_period_is_refused(world, tmp_path):
     )
     assert result.exit_code == 2
     assert "no product of tile T31TCJ between 2019-01-01 and 2019-03-01" in result.output
+
+
+def test_a_user_sensor_alone_makes_a_map_on_its_own_grid(world, tmp_path):
+    overrides = [
+        *_user_overrides(world, tmp_path / "alone"),
+        "chain.s2_path=null",
+        "chain.user_feat_path=null",
+        "userFeat.patterns=[]",
+    ]
+    context = run_chain(load_config(world / "config.yaml", overrides))
+    acquisitions = load_acquisitions(context)
+    assert [grid.sensor for grid in acquisitions.sensors] == ["sentinel1"]
+    assert acquisitions.grids[TILE].crs.to_epsg() == 32630  # the rasters' own CRS
+    assert context.layout.final_map(0).is_file()
+
+
+def test_static_rasters_give_zero_where_they_hold_nan(tmp_path):
+    from sitsmap.io.reading import read_static_window
+
+    grid = RasterGrid(4, 4, Affine(10, 0, 0, 0, -10, 40), CRS.from_epsg(32631))
+    data = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    data[0, 1, 2] = np.nan
+    write_raster(tmp_path / "dem.tif", data, grid)
+    values = read_static_window(
+        str(tmp_path / "dem.tif"), grid, rasterio.windows.Window(0, 0, 4, 4)
+    )
+    assert np.isfinite(values).all() and values[0, 1, 2] == 0 and values[0, 3, 3] == 15

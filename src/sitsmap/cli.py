@@ -82,6 +82,14 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
     "comma-separated; one Sentinel-2 layout at most, landsat alone or with one) "
     "[default: theia].",
 )
+@click.option(
+    "--regions",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 4),
+    help="Eco-regions: 2 to 4 split the world into bands whose crop calendars, spectra and "
+    "class mix differ, written to regions.gpkg.",
+)
 def synth(
     out_dir: Path,
     tiles: str,
@@ -90,6 +98,7 @@ def synth(
     end: dt.date,
     seed: int,
     layouts: tuple[str, ...],
+    regions: int,
 ) -> None:
     """Generate a synthetic Sentinel-2 world (Theia L2A layout by default) in OUT_DIR."""
     from sitsmap.synth import generate_world
@@ -103,6 +112,7 @@ def synth(
         end=end,
         seed=seed,
         layouts=layouts or ("theia",),
+        regions=regions,
     )
     click.echo(summary.describe())
 
@@ -211,10 +221,10 @@ def run(
 @_SET
 @click.option(
     "--folds",
-    type=click.Choice(["tiles"]),
+    type=click.Choice(["tiles", "regions"]),
     default="tiles",
     show_default=True,
-    help="Leave one tile out in turn.",
+    help="Leave one tile (or one eco-region of chain.region_path) out in turn.",
 )
 @click.option("--group-field", help="Leave one value of this ground-truth field out instead.")
 @click.option("--scheduler", help="synchronous | threads | processes | tcp://host:port.")
@@ -236,7 +246,9 @@ def crossval(
 
     from sitsmap.pipeline.run import run_crossval
 
-    context = run_crossval(config, group_field, scheduler, workers, config_path)
+    if folds == "regions" and group_field:
+        raise click.UsageError("--folds regions and --group-field are exclusive")
+    context = run_crossval(config, group_field, scheduler, workers, config_path, folds)
     summary = context.layout.crossval / "summary.txt"
     click.echo(summary.read_text(encoding="utf-8"), nl=False)
     click.echo(f"summary (JSON): {context.layout.crossval / 'summary.json'}")

@@ -24,6 +24,9 @@ LOGGER = logging.getLogger(__name__)
 
 DEMO_TILES = ("T31TCJ", "T31TCK", "T31TDJ", "T31TDK")
 
+DEMO_REGIONS = 2
+"""Eco-regions of the demo world: one model each, blended across a 500 m border band."""
+
 DEMO_OVERRIDES = (
     "arg_train.sample_selection={sampler: periodic, strategy: constant, "
     "strategy.constant.nb: 1500}",
@@ -32,6 +35,7 @@ DEMO_OVERRIDES = (
     "hyperparameters_solver: {learning_rate: [0.001], batch_size: [512]}}",
     "arg_classification.enable_probability_map=true",
     "python_data_managing.number_of_chunks=4",
+    "chain.region_border_width=500",
 )
 """What the demo changes in the generated world's configuration."""
 
@@ -61,6 +65,7 @@ def run_demo(
             start=dt.date(2018, 1, 1),
             end=dt.date(2018, 12, 31),
             seed=seed,
+            regions=DEMO_REGIONS,
         )
     else:
         LOGGER.info("reusing the world in %s", out_dir)

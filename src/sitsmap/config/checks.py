@@ -109,7 +109,10 @@ def _chain(chain: Chain) -> list[str]:
     messages = []
     if chain.region_path is None:
         messages += _ignored(
-            chain, ["region_field"], "chain", "chain.region_path is not set (nor supported yet)"
+            chain,
+            ["region_field", "region_border_width", "region_fallback"],
+            "chain",
+            "chain.region_path is not set",
         )
     if not chain.merge_final_classifications:
         merge_keys = [name for name in Chain.model_fields if name.startswith(_MERGE_OPTION)]

@@ -121,9 +121,21 @@ class Chain(Section):
     )
     region_path: Path | None = Field(
         None,
-        description="Eco-climatic regions, one model each: not supported yet, an error when set.",
+        description="Eco-climatic regions (polygons, any OGR format and CRS): one model per "
+        "region and run.",
     )
-    region_field: str = Field("region", description="Region field of region_path (unused).")
+    region_field: str = Field("region", description="Region id field of region_path.")
+    region_border_width: float = Field(
+        0.0,
+        ge=0,
+        description="Metres across each region border within which the neighbouring "
+        "regions' models are blended by distance (0: iota2's hard border).",
+    )
+    region_fallback: Literal["global", "nearest", "error"] = Field(
+        "global",
+        description="Model of a region with nothing to learn: the global model, the nearest "
+        "region's, or an error.",
+    )
     merge_final_classifications: bool = Field(
         False, description="Fuse the runs' maps by majority voting (needs runs > 1)."
     )
@@ -160,16 +172,6 @@ class Chain(Section):
         if bad:
             raise ValueError(
                 f"tile name(s) {bad} may hold only letters, digits, '_' and '-' (like T31TCJ)"
-            )
-        return value
-
-    @field_validator("region_path")
-    @classmethod
-    def _no_regions(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            raise ValueError(
-                "one model per eco-region is not supported yet; remove the key "
-                "(the whole area gets one model)"
             )
         return value
 
@@ -350,6 +352,16 @@ class UserSensor(Section):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+    @field_validator("bands")
+    @classmethod
+    def _band_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [band for band in value if not re.fullmatch(r"[A-Za-z0-9]+", band)]
+        if bad:
+            raise ValueError(
+                f"band names {bad} may hold only letters and digits (they name features)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -601,6 +613,18 @@ class Config(Section):
             )
         if self.chain.user_feat_path is not None and not self.userFeat.patterns:
             raise ValueError("chain.user_feat_path is set but userFeat.patterns is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _stac_assets_cover_the_bands(self) -> Config:
+        if self.stac.catalog is not None:
+            mapped = set(self.stac.assets.values())
+            missing = [b for b in (*self.sentinel_2.keep_bands, "SCL") if b.upper() not in mapped]
+            if missing:
+                raise ValueError(
+                    f"stac.assets maps no asset to {missing}: map one asset key to each kept "
+                    "band (sentinel_2.keep_bands) and to SCL"
+                )
         return self
 
     @model_validator(mode="after")

@@ -337,6 +337,20 @@ def read_raster_info(path: PathLike) -> RasterInfo:
         )
 
 
+def read_raster_window(
+    path: PathLike, window: Window, band: int = 1, fill: float = 0
+) -> np.ndarray:
+    """Read ``window`` of one band, ``fill`` where the window leaves the raster.
+
+    Raises
+    ------
+    InputDataError
+        If the file cannot be read.
+    """
+    with open_raster(path) as src:
+        return src.read(band, window=window, boundless=True, fill_value=fill)
+
+
 def read_warped(
     path: PathLike,
     grid: RasterGrid,

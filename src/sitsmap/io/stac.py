@@ -249,13 +249,17 @@ def _product(item: pystac.Item, tile: str, assets: Mapping[str, str], path: Path
 
 
 def _files(item: pystac.Item, assets: Mapping[str, str], path: Path) -> Iterator[ProductFile]:
+    # Earth Search's items whose DN already had the BOA offset applied (processing baseline
+    # 04.00 and later, reprocessed) still declare offset -0.1 in raster:bands: their own
+    # flag says not to apply it again (Element84/earth-search issues 66 and 71).
+    offset_applied = item.properties.get("earthsearch:boa_offset_applied") is True
     for key, band in assets.items():
         asset = item.assets.get(key)
         if asset is None:
             raise InputDataError(f"STAC item {item.id} has no asset {key!r} (band {band})", path)
         href = asset.get_absolute_href() or asset.href
         gain, offset = (1.0, 0.0) if band.upper() in _UNSCALED else _scaling(asset.extra_fields)
-        yield ProductFile(band, gdal_href(href), gain, offset)
+        yield ProductFile(band, gdal_href(href), gain, 0.0 if offset_applied else offset)
 
 
 def _scaling(fields: Mapping[str, Any]) -> tuple[float, float]:

@@ -105,7 +105,10 @@ def _product(
     mask_band: int | None,
     scale: float,
 ) -> Product:
-    count = read_raster_info(path).count
+    info = read_raster_info(path)
+    if info.grid.crs is None:
+        raise InputDataError("user_sensor: raster has no CRS, it cannot be warped", path)
+    count = info.count
     expected = len(bands) + (mask_band is not None)
     if count != expected:
         raise InputDataError(

@@ -46,7 +46,8 @@ class SensorGrid:
     ) -> SensorGrid:
         """The grid of ``sensor``: its bands' and indices' names as its features use them."""
         names = feature_names(bands, out_dates[:1], sensor)
-        variables = tuple(name.split("_")[1] for name in names)
+        prefix, suffix = len(sensor.name) + 1, len("_YYYYMMDD")
+        variables = tuple(name[prefix:-suffix] for name in names)
         return cls(sensor.name, tuple(out_dates), tuple(bands), variables)
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sitsmap.config.schema import Config
+from sitsmap.pipeline.preflight import configured_regions
 from sitsmap.pipeline.steps import (
     classification,
     crossval,
@@ -23,15 +24,18 @@ from sitsmap.pipeline.steps import (
     split,
     validation,
 )
+from sitsmap.pipeline.steps import regions as regions_step
 from sitsmap.pipeline.tasks import Task, fold_suffix
+from sitsmap.vectors.regions import REGION_COLUMN
 
 
 def build_tasks(config: Config) -> list[Task]:
     """Return every task of the chain for ``config``, in a valid execution order."""
     tiles, seeds = list(config.chain.list_tile), config.seeds
-    tasks = _shared_tasks(tiles)
+    regions = configured_regions(config)
+    tasks = _shared_tasks(tiles, regions is not None)
     for seed in seeds:
-        tasks += _seed_tasks(tiles, seed)
+        tasks += _seed_tasks(tiles, seed, regions=regions, fallback=config.chain.region_fallback)
     summary_needs = tuple(f"validation-seed{seed}" for seed in seeds)
     if config.chain.merge_final_classifications:
         fused_from = tuple(f"mosaic-seed{seed}" for seed in seeds)
@@ -65,11 +69,16 @@ def build_crossval_tasks(
         Ground-truth column defining the groups; tiles when omitted.
     """
     tiles, seeds = list(config.chain.list_tile), config.seeds
-    tasks = _shared_tasks(tiles)
+    regions = configured_regions(config)
+    tasks = _shared_tasks(tiles, regions is not None)
+    if group_field == REGION_COLUMN:  # leave one region out: the others' global model
+        regions = None
     summaries = []
     for fold in folds:
         for seed in seeds:
-            tasks += _seed_tasks(tiles, seed, fold, group_field)
+            tasks += _seed_tasks(
+                tiles, seed, fold, group_field, regions, config.chain.region_fallback
+            )
         summaries.append(f"validation-summary{fold_suffix(fold)}")
         tasks.append(
             Task(
@@ -93,11 +102,14 @@ def build_crossval_tasks(
     return [declare_reads(task, config) for task in tasks]
 
 
-def _shared_tasks(tiles: list[str]) -> list[Task]:
-    tasks = [
-        Task("init", "init", init.run_init),
-        Task("init-ground-truth", "init", init.prepare_truth, {}, ("init",)),
-    ]
+def _shared_tasks(tiles: list[str], with_regions: bool = False) -> list[Task]:
+    truth_needs = ("init", "init-regions") if with_regions else ("init",)
+    tasks = [Task("init", "init", init.run_init)]
+    if with_regions:
+        tasks.append(
+            Task("init-regions", "init", regions_step.prepare_region_rasters, {}, ("init",))
+        )
+    tasks.append(Task("init-ground-truth", "init", init.prepare_truth, {}, truth_needs))
     tasks += [
         Task(
             f"preprocessing-{tile}",
@@ -121,7 +133,12 @@ def _shared_tasks(tiles: list[str]) -> list[Task]:
 
 
 def _seed_tasks(
-    tiles: list[str], seed: int, fold: str | None = None, group_field: str | None = None
+    tiles: list[str],
+    seed: int,
+    fold: str | None = None,
+    group_field: str | None = None,
+    regions: list[str] | None = None,
+    fallback: str = "global",
 ) -> list[Task]:
     s = f"seed{seed}"
     at = fold_suffix(fold)
@@ -143,12 +160,13 @@ def _seed_tasks(
                 [f"split-{s}{at}", f"preprocessing-{tile}"],
             )
         )
+    regional = {"regional": True} if regions else {}
     tasks.append(
         task(
             f"sampling-selection-{s}",
             "sampling",
             sampling.select,
-            {"seed": seed},
+            {"seed": seed, **regional},
             [f"sampling-candidates-{tile}-{s}{at}" for tile in tiles],
         )
     )
@@ -171,19 +189,23 @@ def _seed_tasks(
             [f"sampling-extraction-{tile}-{s}{at}" for tile in tiles],
         )
     )
-    tasks.append(
-        task(
-            f"learning-{s}", "learning", learning.train, {"seed": seed}, [f"sampling-table-{s}{at}"]
-        )
-    )
+    models = [None] if regions is None else list(regions)
+    if regions is not None and fallback == "global":
+        models.append(None)  # the global model, for regions with nothing to learn
+    learnt = []
+    for region in models:
+        key = classification.learning_key(seed, region)
+        arguments = {"seed": seed, **({"region": region} if region is not None else {})}
+        tasks.append(task(key, "learning", learning.train, arguments, [f"sampling-table-{s}{at}"]))
+        learnt.append(key + at)
     for tile in tiles:
         tasks.append(
             task(
                 f"classification-{tile}-{s}",
                 "classification",
                 classification.classify_tile,
-                {"tile": tile, "seed": seed},
-                [f"learning-{s}{at}", f"preprocessing-{tile}"],
+                {"tile": tile, "seed": seed, **regional},
+                [*learnt, f"preprocessing-{tile}"],
             )
         )
     tasks.append(
@@ -220,6 +242,7 @@ _FEATURES = (
     "landsat8",
     "stac",
     "userFeat",
+    "user_sensor",
 )
 _MAP_GRID = ("chain.proj", "chain.spatial_resolution", "chain.list_tile")
 _CLASSIFIER = (
@@ -231,12 +254,19 @@ _CLASSIFIER = (
 _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (init, "run_init", ("chain.list_tile", *_FEATURES)),
     (
+        regions_step,
+        "prepare_region_rasters",
+        ("chain.region_path", "chain.region_field", "chain.list_tile", *_MAP_GRID),
+    ),
+    (
         init,
         "prepare_truth",
         (
             "chain.ground_truth",
             "chain.data_field",
             "chain.merge_final_classifications",
+            "chain.region_path",
+            "chain.region_field",
             *_NOMENCLATURE,
         ),
     ),
@@ -247,8 +277,12 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (sampling, "select", ("arg_train.sample_selection", "chain.list_tile", *_NOMENCLATURE)),
     (sampling, "extract", ("chain.data_field", "chain.list_tile", *_FEATURES)),
     (sampling, "merge", ("chain.list_tile",)),
-    (learning, "train", ("chain.data_field", *_CLASSIFIER)),
-    (classification, "classify_tile", ("arg_classification", *_FEATURES, *_NOMENCLATURE)),
+    (learning, "train", ("chain.data_field", "chain.region_fallback", *_CLASSIFIER)),
+    (
+        classification,
+        "classify_tile",
+        ("arg_classification", "chain.region_border_width", *_FEATURES, *_NOMENCLATURE),
+    ),
     (mosaic, "mosaic_seed", ("arg_classification", *_MAP_GRID, *_NOMENCLATURE)),
     (
         mosaic,
@@ -289,7 +323,8 @@ def _reads_of(function: Callable) -> tuple[str, ...]:
 def _image_files(config: Config, tile: str | None) -> list[Path]:
     """The folders (or catalog) a task's images come from: one tile's, or every tile's.
 
-    Sources that keep their products flat (SAFE, Landsat) are fingerprinted whole.
+    Sources whose products may lie flat or in tile folders (SAFE, Landsat, the user
+    sensor) are fingerprinted whole: a product added at the root counts too.
     """
     chain = config.chain
     tiles = [tile] if tile else list(chain.list_tile)
@@ -297,10 +332,9 @@ def _image_files(config: Config, tile: str | None) -> list[Path]:
     for root in (chain.s2_path, chain.user_feat_path):
         if root is not None:
             files += [root / t for t in tiles]
-    for root in (chain.s2_s2c_path, chain.l8_path):
+    for root in (chain.s2_s2c_path, chain.l8_path, config.user_sensor.path):
         if root is not None:
-            per_tile = [root / t for t in tiles]
-            files += per_tile if all(p.is_dir() for p in per_tile) else [root]
+            files.append(root)
     catalog = config.stac.catalog
     if catalog is not None and "://" not in catalog:
         files.append(Path(catalog).parent)
@@ -319,6 +353,8 @@ def declare_reads(task: Task, config: Config) -> Task:
         files += _image_files(config, task.arguments.get("tile"))
     if "chain.ground_truth" in reads:
         files.append(chain.ground_truth)
+    if "chain.region_path" in reads and chain.region_path is not None:
+        files.append(chain.region_path)
     if "chain.nomenclature_path" in reads:
         files += [p for p in (chain.nomenclature_path, chain.color_table) if p is not None]
     byclass = config.arg_train.sample_selection.byclass_in

@@ -190,13 +190,28 @@ class OutputLayout:
         """Per-class candidate and sample counts."""
         return self.samples_dir(seed) / "class_statistics.csv"
 
-    def model_dir(self, seed: int) -> Path:
-        """Model and training outputs of a run."""
-        return self.runs / "model" / f"seed_{seed}"
+    def model_dir(self, seed: int, region: str | None = None) -> Path:
+        """Model and training outputs of a run (of one region's model when given)."""
+        folder = self.runs / "model" / f"seed_{seed}"
+        return folder if region is None else self._named(folder, f"region_{region}")
 
-    def model(self, seed: int) -> Path:
-        """The trained model file."""
-        return self.model_dir(seed) / "model.bin"
+    def model(self, seed: int, region: str | None = None) -> Path:
+        """The trained model file (of one region when given)."""
+        return self.model_dir(seed, region) / "model.bin"
+
+    @property
+    def regions(self) -> Path:
+        """The eco-regions in the tiles' CRS, one (multi)polygon each."""
+        return self.root / "init" / "regions.gpkg"
+
+    def regions_raster(self, tile: str) -> Path:
+        """Region number of every pixel of a tile (0: outside every region)."""
+        return self._named(self.root / "features", tile) / "Regions.tif"
+
+    @property
+    def final_regions(self) -> Path:
+        """The regions' mosaic in the output projection."""
+        return self.root / "final" / "Regions.tif"
 
     def classification(self, tile: str, seed: int, kind: str = "Classif") -> Path:
         """A per-tile map: ``kind`` is Classif, Confidence or ProbabilityMap."""

@@ -23,9 +23,10 @@ from sitsmap.config.schema import Config
 from sitsmap.errors import InputDataError
 from sitsmap.io.output_folder import check_output_path
 from sitsmap.io.tables import read_class_counts, read_color_table, read_name_code_table
-from sitsmap.io.vector import vector_info
+from sitsmap.io.vector import read_vector, vector_info
 from sitsmap.pipeline.sources import image_sources, static_layers
 from sitsmap.vectors.check import layer_type_problem
+from sitsmap.vectors.regions import check_region_ids
 
 __all__ = ["check_inputs", "check_run_inputs", "input_paths"]
 
@@ -75,6 +76,7 @@ def input_paths(config: Config, config_path: Path | None = None) -> dict[str, Pa
         # a tile's folder may be a link to another disk: each is checked by its real path
         for tile in chain.list_tile if root is not None else ():
             tiles[f"chain.{key} ({tile})"] = root / tile
+    tiles["user_sensor.path"] = config.user_sensor.path
     catalog = config.stac.catalog
     local_catalog = Path(catalog).parent if catalog and "://" not in catalog else None
     return {
@@ -108,6 +110,10 @@ def check_inputs(config: Config) -> None:
     chain = config.chain
     check_images(config)
     check_ground_truth(chain.ground_truth, chain.data_field)
+    if chain.region_path is not None:
+        if not chain.region_path.is_dir():
+            _check_file("chain.region_path", chain.region_path)
+        configured_regions(config)
     tables: list[tuple[str, Path | None, Callable[[Path], Any]]] = [
         ("chain.nomenclature_path", chain.nomenclature_path, read_name_code_table),
         ("chain.color_table", chain.color_table, read_color_table),
@@ -148,6 +154,33 @@ def check_images(config: Config) -> None:
                 raise InputDataError(f"{source.key}: {exc.problem}", exc.path) from None
     for tile in chain.list_tile:
         static_layers(config, tile)
+
+
+def configured_regions(config: Config) -> list[str] | None:
+    """The eco-region ids of ``chain.region_path``, sorted (None without regions).
+
+    Raises
+    ------
+    InputDataError
+        If the layer cannot be read, lacks ``chain.region_field`` or holds an id that
+        is not a valid name.
+    """
+    chain = config.chain
+    if chain.region_path is None:
+        return None
+    try:
+        frame = read_vector(chain.region_path)
+    except InputDataError as exc:
+        raise InputDataError(f"chain.region_path: {exc.problem}", exc.path) from None
+    if chain.region_field not in frame.columns:
+        fields = ", ".join(c for c in frame.columns if c != "geometry") or "none"
+        raise InputDataError(
+            f"chain.region_path: no field {chain.region_field!r} (chain.region_field); "
+            f"its fields: {fields}",
+            chain.region_path,
+        )
+    ids = frame[chain.region_field].tolist()
+    return check_region_ids(ids, chain.region_path, chain.region_field)
 
 
 def check_ground_truth(path: Path, data_field: str) -> None:

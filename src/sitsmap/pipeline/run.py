@@ -25,11 +25,12 @@ from sitsmap.io.output_folder import (
 from sitsmap.io.vector import read_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.graph import build_crossval_tasks, build_tasks
-from sitsmap.pipeline.preflight import check_run_inputs, input_paths
+from sitsmap.pipeline.preflight import check_run_inputs, configured_regions, input_paths
 from sitsmap.report import write_report
 from sitsmap.scheduling.planning import Plan, apply_plan, plan_tasks, task_states
 from sitsmap.scheduling.resources import available_cores
 from sitsmap.scheduling.runner import run_graph
+from sitsmap.vectors.regions import REGION_COLUMN
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,20 +87,30 @@ def run_crossval(
     scheduler: str | None = None,
     workers: int | None = None,
     config_path: Path | None = None,
+    folds: str = "tiles",
 ) -> RunContext:
-    """Spatial cross-validation: leave each tile (or each ``group_field`` value) out in turn.
+    """Spatial cross-validation: leave each tile, region or ``group_field`` value out in turn.
 
     Every fold learns from the other groups' polygons (split as usual into
     learning and same-area validation), classifies every tile, and is scored
     twice: on its same-area validation polygons and on the left-out group's.
-    Folds share init and preprocessing and run as tasks of one graph.
+    Folds share init and preprocessing and run as tasks of one graph. With
+    ``folds="regions"`` (eco-regions configured), each fold's model is one global
+    model of the other regions, scored on the region it never saw.
 
     Returns
     -------
     RunContext
         The run; ``layout.crossval`` holds ``summary.json``.
     """
-    tasks = build_crossval_tasks(config, _fold_names(config, group_field), group_field)
+    if folds == "regions":
+        if config.chain.region_path is None:
+            raise ConfigError("--folds regions needs chain.region_path (the eco-regions)")
+        group_field = REGION_COLUMN
+        names = configured_regions(config) or []
+    else:
+        names = _fold_names(config, group_field)
+    tasks = build_crossval_tasks(config, names, group_field)
     with _owned_output(config, config_path) as context:
         _execute(tasks, context, None, None, scheduler, workers)
         write_text(context.layout.config, dump_config(config))

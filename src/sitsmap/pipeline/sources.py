@@ -114,7 +114,9 @@ def find_tile_stacks(config: Config, tile: str) -> list[TileStack]:
         footprint = None if grid is None else _footprint(grid)
         products = source.find(tile, footprint)
         if source.sensor.warped:
-            grid = grid or _grid_of_scene(products[0], config.chain.spatial_resolution)
+            if grid is None:
+                _check_tile_folders(source, config.chain.list_tile)
+                grid = _grid_of_scene(products[0], config.chain.spatial_resolution)
         else:
             grid = check_one_grid(products, source.sensor)
         stacks.append(TileStack(tile, tuple(products), grid, source.sensor))
@@ -211,6 +213,24 @@ _FINDERS = {
 }
 
 
+def _check_tile_folders(source: ImageSource, tiles: tuple[str, ...]) -> None:
+    """Without Sentinel-2 nothing places a flat folder's scenes on tiles: ask for tile folders.
+
+    Raises
+    ------
+    InputDataError
+        If several tiles are listed and the source has no folder for one of them.
+    """
+    root = Path(source.location)
+    missing = [tile for tile in tiles if not (root / tile).is_dir()]
+    if len(tiles) > 1 and missing:
+        raise InputDataError(
+            f"{source.key}: without Sentinel-2 each tile's scenes must be in a folder named "
+            f"after it (none for {', '.join(missing)}): the tile grids come from them",
+            root,
+        )
+
+
 def _footprint(grid: RasterGrid) -> Footprint:
     left, top = grid.transform.c, grid.transform.f
     right = left + grid.width * grid.transform.a
@@ -219,8 +239,8 @@ def _footprint(grid: RasterGrid) -> Footprint:
 
 
 def _grid_of_scene(product: Product, resolution: float) -> RasterGrid:
-    """A Landsat-only tile's grid: the first scene's extent at ``resolution``, in its CRS."""
-    scene = read_grid(product.file("QA_PIXEL").path)
+    """A tile's grid without Sentinel-2: the first scene's extent at ``resolution``, its CRS."""
+    scene = read_grid(product.files[0].path)
     left, bottom, right, top = _footprint(scene)[1]
     left, top = math.floor(left / resolution) * resolution, math.ceil(top / resolution) * resolution
     width = math.ceil((right - left) / resolution)

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
+from matplotlib.patches import Patch
 
 from sitsmap.learning.deep.history import plot_history
 from sitsmap.nomenclature import Nomenclature
@@ -26,6 +27,7 @@ __all__ = [
     "confusion_png",
     "figure_png",
     "history_pngs",
+    "region_map_figure",
     "rgba_png",
 ]
 
@@ -73,6 +75,51 @@ def class_map_rgba(classes: np.ndarray, nomenclature: Nomenclature, nodata: int)
     palette = np.array([(*nomenclature.color(code), 255) for code in codes.tolist()], np.uint8)
     palette[codes == nodata] = (0, 0, 0, 0)
     return palette.reshape(-1, 4)[inverse.reshape(classes.shape)]
+
+
+def region_map_figure(
+    numbers: np.ndarray,
+    colors: dict[int, tuple[int, int, int]],
+    names: dict[int, str],
+) -> Figure:
+    """The eco-regions map, coloured by its colour table, with a legend of region ids.
+
+    Parameters
+    ----------
+    numbers : numpy.ndarray
+        ``(rows, cols)`` region numbers; 0 (outside every region) is transparent.
+    colors : dict of int to (r, g, b)
+        Colour of each region number (grey for a number without one).
+    names : dict of int to str
+        Region id of each number, in legend order (numbers of the map without an
+        id are shown as ``region <number>``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    present = {int(n) for n in np.unique(numbers).tolist() if n}
+    labels = {n: names.get(n, f"region {n}") for n in sorted(present | set(names))}
+    palette = _region_palette(colors, max(labels, default=0))
+    rows, cols = numbers.shape
+    figure = Figure(figsize=(7, 0.6 + 6 * rows / max(rows, cols, 1)), layout="constrained")
+    axes = figure.subplots()
+    axes.imshow(palette[numbers], interpolation="nearest")
+    axes.set_axis_off()
+    handles = [
+        Patch(facecolor=palette[n, :3] / 255, edgecolor="0.3", label=_plain(text))
+        for n, text in labels.items()
+    ]
+    figure.legend(handles=handles, loc="outside right upper", title="Region", frameon=False)
+    return figure
+
+
+def _region_palette(colors: dict[int, tuple[int, int, int]], top: int) -> np.ndarray:
+    """RGBA of region numbers 0 … ``top``: 0 transparent, grey for a number without colour."""
+    palette = np.zeros((top + 1, 4), dtype=np.uint8)
+    for number in range(1, top + 1):
+        palette[number] = (*colors.get(number, (128, 128, 128)), 255)
+    return palette
 
 
 def confusion_png(metrics: ClassificationMetrics, nomenclature: Nomenclature) -> bytes:

@@ -25,11 +25,13 @@ from sitsmap.io.arrays import read_table
 from sitsmap.io.attributes import read_attributes
 from sitsmap.io.binary import read_bytes
 from sitsmap.io.jsonfile import read_json
-from sitsmap.io.raster import read_raster, read_raster_info
+from sitsmap.io.raster import RasterInfo, read_raster, read_raster_info
 from sitsmap.nomenclature import NODATA_CLASS, Nomenclature, load_nomenclature
 from sitsmap.pipeline.layout import OutputLayout
+from sitsmap.pipeline.steps.regions import region_colors
 from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics
 from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.regions import REGION_COLUMN, region_index
 from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN, VALIDATION
 
 __all__ = [
@@ -38,6 +40,9 @@ __all__ = [
     "CrossValidation",
     "LearningCurves",
     "Missing",
+    "RegionMap",
+    "RegionResult",
+    "Regions",
     "ReportData",
     "SeedAccuracy",
     "collect",
@@ -107,6 +112,38 @@ class CrossValidation:
 
 
 @dataclass(frozen=True)
+class RegionMap:
+    """A decimated copy of ``final/Regions.tif`` and the colours of its region numbers."""
+
+    path: Path
+    numbers: np.ndarray
+    full_shape: tuple[int, int]
+    colors: dict[int, tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    """One eco-region: its accuracy over the runs, and its models by seed (``region.json``)."""
+
+    accuracy: Accuracy | Missing
+    models: dict[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The eco-regions of a run; each part is its data or a :class:`Missing`.
+
+    ``names`` maps the region numbers of ``Regions.tif`` (1, 2, … in id order) to
+    the region ids; ``results`` holds every region of ``results.json`` and of
+    ``init/regions.gpkg``, by id.
+    """
+
+    names: dict[int, str] | Missing
+    results: dict[str, RegionResult] | Missing
+    region_map: RegionMap | Missing
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows; each section is its data or a :class:`Missing`."""
 
@@ -122,6 +159,8 @@ class ReportData:
     crossval: CrossValidation | Missing
     step_times: pd.DataFrame | Missing
     notes: list[str] = field(default_factory=list)
+    regions: Regions | None = None
+    """None for a run without eco-regions."""
 
 
 def collect(output_dir: Path) -> ReportData:
@@ -168,6 +207,7 @@ def collect(output_dir: Path) -> ReportData:
         crossval=_attempt(lambda: _crossval(layout), layout.root),
         step_times=_attempt(lambda: _step_times(layout), layout.root),
         notes=notes,
+        regions=_regions(layout, config, seeds),
     )
 
 
@@ -231,7 +271,11 @@ def _seeds(config: Config | Missing, accuracy: Accuracy | Missing, layout: Outpu
 
 
 def _read_accuracy(layout: OutputLayout) -> Accuracy:
-    document = read_json(layout.results_json)
+    return _accuracy_of(read_json(layout.results_json), layout.results_json)
+
+
+def _accuracy_of(document: dict[str, Any], path: Path) -> Accuracy:
+    """The runs of a ``results.json`` document (or of one region's entry in it)."""
     seeds = [
         SeedAccuracy(
             seed=int(entry["seed"]),
@@ -243,7 +287,7 @@ def _read_accuracy(layout: OutputLayout) -> Accuracy:
         for entry in document["seeds"]
     ]
     if not seeds:
-        raise InputDataError("lists no seed", layout.results_json)
+        raise InputDataError("lists no seed", path)
     return Accuracy(
         seeds=seeds,
         summary=document.get("summary") or {},
@@ -300,7 +344,7 @@ def _learning_pixels(layout: OutputLayout, seed: int, data_field: str) -> pd.Ser
     """Samples per class: ``class_statistics.csv``, else the samples table itself."""
     try:
         stats = read_table(layout.class_statistics(seed), columns=["label", "count"])
-        counts = stats.set_index("label")["count"]
+        counts = stats.groupby("label")["count"].sum()  # one row per class and region
     except InputDataError:
         labels = read_table(layout.samples(seed), columns=[data_field])[data_field]
         counts = labels.value_counts()
@@ -351,13 +395,130 @@ def _class_map(layout: OutputLayout, seeds: list[int]) -> ClassMap:
     path = next((p for p in candidates if p.exists()), candidates[0])
     if not path.exists():
         raise InputDataError("missing (has the mosaic step run?)", path)
+    info, classes = _quicklook(path)
+    nodata = NODATA_CLASS if info.nodata is None else int(info.nodata)
+    full_shape = (info.grid.height, info.grid.width)
+    return ClassMap(path=path, classes=classes, full_shape=full_shape, nodata=nodata)
+
+
+def _quicklook(path: Path) -> tuple[RasterInfo, np.ndarray]:
+    """A raster's description and its first band, at most QUICKLOOK_SIZE pixels a side."""
     info = read_raster_info(path)
     height, width = info.grid.height, info.grid.width
     scale = max(1.0, max(height, width) / QUICKLOOK_SIZE)
     shape = (max(1, round(height / scale)), max(1, round(width / scale)))
-    classes = read_raster(path, bands=1, out_shape=shape)
-    nodata = NODATA_CLASS if info.nodata is None else int(info.nodata)
-    return ClassMap(path=path, classes=classes, full_shape=(height, width), nodata=nodata)
+    return info, read_raster(path, bands=1, out_shape=shape)
+
+
+# --- eco-regions --------------------------------------------------------------------
+
+
+def _regions(layout: OutputLayout, config: Config | Missing, seeds: list[int]) -> Regions | None:
+    """The eco-regions of the run; None when it has none.
+
+    A run has regions when its configuration sets ``chain.region_path`` or, without
+    a readable configuration, when it left region outputs.
+    """
+    if not isinstance(config, Missing) and config.chain.region_path is None:
+        return None
+    documents = _attempt(lambda: _region_documents(layout), layout.root)
+    left = layout.final_regions.exists() or layout.regions.exists()
+    if isinstance(config, Missing) and isinstance(documents, Missing) and not left:
+        return None
+    names = _attempt(lambda: _region_names(layout), layout.root)
+    ids = [] if isinstance(names, Missing) else list(names.values())
+    return Regions(
+        names=names,
+        results=_attempt(lambda: _region_results(layout, seeds, documents, ids), layout.root),
+        region_map=_attempt(lambda: _region_map(layout, len(ids)), layout.root),
+    )
+
+
+def _region_names(layout: OutputLayout) -> dict[int, str]:
+    """Region id of each number of the region rasters (1, 2, … in sorted id order)."""
+    frame = read_attributes(layout.regions, columns=[REGION_COLUMN])
+    ids = {str(value) for value in frame[REGION_COLUMN]}
+    return {number: region for region, number in region_index(ids).items()}
+
+
+def _region_documents(layout: OutputLayout) -> dict[str, Any]:
+    """The ``regions`` entry of ``results.json``: one document per region id."""
+    document = read_json(layout.results_json)
+    if "regions" not in document:
+        raise InputDataError(
+            "holds no per-region accuracy (no 'regions' entry)", layout.results_json
+        )
+    entries = document["regions"]
+    if not isinstance(entries, dict):
+        raise InputDataError("its 'regions' entry is not a mapping", layout.results_json)
+    return entries
+
+
+def _region_results(
+    layout: OutputLayout,
+    seeds: list[int],
+    documents: dict[str, Any] | Missing,
+    ids: list[str],
+) -> dict[str, RegionResult]:
+    """Every region's accuracy and models, from ``results.json`` else its ``region.json`` files.
+
+    A region of ``init/regions.gpkg`` absent from ``results.json`` (no validation
+    pixel) still gets its models; only when neither lists a region is this missing.
+    """
+    if isinstance(documents, Missing) and not ids:
+        raise InputDataError(documents.reason)
+    entries = {} if isinstance(documents, Missing) else documents
+    absent = documents if isinstance(documents, Missing) else Missing("no validation pixel")
+    return {
+        region: _region_result(layout, seeds, region, entries.get(region), absent)
+        for region in sorted({*map(str, entries), *ids})
+    }
+
+
+def _region_result(
+    layout: OutputLayout, seeds: list[int], region: str, entry: Any, absent: Missing
+) -> RegionResult:
+    """One region: its ``results.json`` entry (``absent`` when none) and its models."""
+    if entry is None:
+        return RegionResult(accuracy=absent, models=_region_models(layout, seeds, region))
+    accuracy = _attempt(lambda: _accuracy_of(entry, layout.results_json), layout.root)
+    models = _attempt(lambda: _models_of(entry), layout.root)
+    if isinstance(models, Missing):
+        models = _region_models(layout, seeds, region)
+    return RegionResult(accuracy=accuracy, models=models)
+
+
+def _models_of(entry: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The ``models`` of a region's entry in ``results.json``, by seed."""
+    return {int(seed): dict(model) for seed, model in dict(entry["models"]).items()}
+
+
+def _region_models(layout: OutputLayout, seeds: list[int], region: str) -> dict[int, dict]:
+    """What learning wrote about a region's model in each run (runs without it left out)."""
+    models = {}
+    for seed in seeds:
+        model = _attempt(
+            lambda s=seed: read_json(layout.model_dir(s, region) / "region.json"), layout.root
+        )
+        if isinstance(model, dict):
+            models[seed] = model
+    return models
+
+
+def _region_map(layout: OutputLayout, count: int) -> RegionMap:
+    """A decimated read of ``final/Regions.tif`` with the colours of regions 1 … ``count``."""
+    path = layout.final_regions
+    if not path.exists():
+        raise InputDataError("missing (has the init step run?)", path)
+    info, numbers = _quicklook(path)
+    top = max(count, int(numbers.max(initial=0)))
+    table = info.colormap or {}
+    colors = {
+        number: tuple(int(c) for c in table[number][:3]) if number in table else rgb
+        for number, rgb in region_colors(top).items()
+    }
+    full_shape = (info.grid.height, info.grid.width)
+    return RegionMap(path=path, numbers=numbers, full_shape=full_shape, colors=colors)
 
 
 # --- cross-validation ---------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sitsmap import __version__
 from sitsmap.report.gather import ReportData
 from sitsmap.report.markup import Html, esc, join, missing, tag
-from sitsmap.report.sections import SECTION_TITLES, SECTIONS, missing_sections
+from sitsmap.report.sections import missing_sections, page_sections
 
 __all__ = ["render_report"]
 
@@ -98,8 +98,9 @@ def render_report(data: ReportData, generated: dt.datetime | None = None) -> str
         One self-contained HTML5 document.
     """
     when = (generated or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    sections = [_build(key, build, data) for key, build in SECTIONS.items()]
-    body = join([_header(data, when), _nav(), tag("main", join([_banner(data), *sections]))])
+    page = page_sections(data)
+    sections = [_build(key, title, build, data) for key, (title, build) in page.items()]
+    body = join([_header(data, when), _nav(page), tag("main", join([_banner(data), *sections]))])
     title = f"sitsmap report \u2013 {data.output_dir.name}"
     return (
         "<!DOCTYPE html>\n"
@@ -110,14 +111,14 @@ def render_report(data: ReportData, generated: dt.datetime | None = None) -> str
     )
 
 
-def _build(key: str, build: Callable[[ReportData], Html], data: ReportData) -> Html:
+def _build(key: str, title: str, build: Callable[[ReportData], Html], data: ReportData) -> Html:
     """Build one section; an output whose content cannot be shown only costs its section."""
     try:
         return build(data)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         LOGGER.warning("report: section %r could not be built: %r", key, exc, exc_info=True)
         reason = f"its outputs could not be shown ({type(exc).__name__}: {exc})"
-        return tag("section", join([tag("h2", SECTION_TITLES[key]), missing(reason)]), id=key)
+        return tag("section", join([tag("h2", title), missing(reason)]), id=key)
 
 
 def _header(data: ReportData, when: str) -> Html:
@@ -131,8 +132,8 @@ def _header(data: ReportData, when: str) -> Html:
     )
 
 
-def _nav() -> Html:
-    links = (tag("a", title, href=f"#{key}") for key, title in SECTION_TITLES.items())
+def _nav(page: dict[str, tuple[str, Callable[[ReportData], Html]]]) -> Html:
+    links = (tag("a", title, href=f"#{key}") for key, (title, _) in page.items())
     return tag("nav", join(links, ""))
 
 

@@ -49,10 +49,11 @@ from sitsmap.report.markup import (
     table,
     tag,
 )
+from sitsmap.report.regions import REGIONS_KEY, REGIONS_TITLE, regions_section
 from sitsmap.validation.metrics import ClassificationMetrics
 from sitsmap.validation.report import results_json
 
-__all__ = ["SECTIONS", "SECTION_TITLES"]
+__all__ = ["OPTIONAL_TITLES", "SECTIONS", "SECTION_TITLES", "page_sections"]
 
 SECTION_TITLES = {
     "accuracy": "Accuracy summary",
@@ -67,6 +68,9 @@ SECTION_TITLES = {
     "config": "Configuration",
 }
 """Section anchors and headings, in page order."""
+
+OPTIONAL_TITLES = {REGIONS_KEY: REGIONS_TITLE}
+"""Sections that only some runs have (see :func:`page_sections`)."""
 
 _GLOBAL_SCORES = (("oa", "Overall accuracy"), ("kappa", "Kappa"), ("mean_fscore", "Mean F-score"))
 
@@ -557,6 +561,20 @@ SECTIONS: dict[str, Callable[[ReportData], Html]] = {
 """Section builders by anchor, in page order."""
 
 
+def page_sections(data: ReportData) -> dict[str, tuple[str, Callable[[ReportData], Html]]]:
+    """Title and builder of each section of this run's report, by anchor, in page order.
+
+    Every run has the sections of :data:`SECTIONS`; a run with eco-regions also has
+    the eco-regions section, after the area-adjusted accuracy.
+    """
+    page = {}
+    for key, build in SECTIONS.items():
+        page[key] = (SECTION_TITLES[key], build)
+        if key == "area" and data.regions is not None:
+            page[REGIONS_KEY] = (REGIONS_TITLE, regions_section)
+    return page
+
+
 def missing_sections(data: ReportData) -> list[tuple[str, str]]:
     """``(title, reason)`` of the main outputs that the run did not leave."""
     found = [
@@ -566,4 +584,7 @@ def missing_sections(data: ReportData) -> list[tuple[str, str]]:
         ("config", data.config_text),
     ]
     found += [("samples", data.samples.get(s)) for s in data.seeds[:1]]
-    return [(SECTION_TITLES[k], v.reason) for k, v in found if isinstance(v, Missing)]
+    if data.regions is not None:
+        found += [(REGIONS_KEY, data.regions.results), (REGIONS_KEY, data.regions.region_map)]
+    titles = {**SECTION_TITLES, **OPTIONAL_TITLES}
+    return [(titles[k], v.reason) for k, v in found if isinstance(v, Missing)]

@@ -11,7 +11,11 @@ generated window by window:
 - *towns*: at most one per macro cell, with urban cores, suburbs and
   industrial zones; *roads* join neighbouring towns;
 - a *gradient* from 0 (south-west) to 1 (north-east) of the default 2 x 2
-  block of tiles, along which phenology is later and greener-up weaker.
+  block of tiles, along which phenology is later and greener-up weaker;
+- optional *eco-regions* (:mod:`sitsmap.synth.regions`): each parcel takes
+  the region of its seed, which sets its soil brightness
+  (:data:`REGION_SOIL`) and tilts the class mix (:data:`REGION_CLASS_BIAS`);
+  region 0 (the only one of a one-region world) changes nothing.
 
 The large scales (hills, towns) follow the tile size, so that a small demo
 world still holds every kind of landscape; parcels keep their real size.
@@ -19,9 +23,10 @@ world still holds every kind of landscape; parcels keep their real size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -30,6 +35,9 @@ from scipy.stats import poisson
 
 from sitsmap.synth.layout import PIXEL_SIZE, gradient_frame
 from sitsmap.synth.noise import fbm_points, hash_key, hash_normal, hash_uniform
+
+if TYPE_CHECKING:
+    from sitsmap.synth.regions import RegionLayout
 
 PARCEL_CELL_M = 500.0
 """Side of the cells in which parcel seeds are drawn (metres)."""
@@ -45,6 +53,21 @@ _CHUNK = 65536
 
 Bounds = tuple[float, float, float, float]
 """``(left, bottom, right, top)`` in metres."""
+
+REGION_SOIL = (1.0, 1.08, 1.3, 0.85)
+"""Soil (and rock, urban material) brightness factor of each eco-region (r1 to r4)."""
+REGION_CLASS_BIAS: tuple[Mapping[int, float], ...] = (
+    {},
+    {7: 3.0, 9: 1.5, 13: 1.3, 16: 1.5, 17: 2.0, 8: 0.5, 12: 0.5},
+    {15: 3.0, 14: 2.0, 9: 2.0, 10: 0.5, 13: 0.5, 16: 0.6},
+    {10: 1.5, 12: 2.0, 5: 1.5, 13: 0.7},
+)
+"""Factor on the weight of classes in each eco-region (r1 to r4; 1 when not listed).
+
+r2 has more peas, sunflower, grassland and forest and less soy and beet
+than r1; r3 more vineyards, orchards and sunflower; r4 more maize, beet
+and rapeseed.
+"""
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,8 @@ class Parcels:
         Soil (or material) brightness factor, around 1.
     variant, variant2 : numpy.ndarray
         Uniform draws for class-specific choices (mowing dates, cover crops, turbidity).
+    region : numpy.ndarray
+        uint8 eco-region index (0 for every parcel of a one-region world).
     """
 
     x: np.ndarray
@@ -106,6 +131,7 @@ class Parcels:
     soil: np.ndarray
     variant: np.ndarray
     variant2: np.ndarray
+    region: np.ndarray
 
     def __len__(self) -> int:
         return int(self.x.size)
@@ -125,10 +151,13 @@ class Landscape:
         World seed.
     size : int
         Tile size in pixels; sets the large scales (hills, towns).
+    regions : RegionLayout, optional
+        Where the eco-regions lie; ``None``: one region (index 0) everywhere.
     """
 
     seed: int
     size: int
+    regions: RegionLayout | None = None
 
     @cached_property
     def hill_scale(self) -> float:
@@ -190,6 +219,10 @@ class Landscape:
         Two cells of margin make the nearest-seed cells of every point inside
         ``bounds`` exact: each cell holds at least one seed.
         """
+        return self._parcel_traits(*self.seeds(bounds), bounds)
+
+    def seeds(self, bounds: Bounds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions and keys ``(x, y, key)`` of the parcels of :meth:`parcels`, without traits."""
         cell = PARCEL_CELL_M
         ci, cj = _cell_range(bounds, cell, 2)
         centre_x, centre_y = (ci + 0.5) * cell, (cj + 0.5) * cell
@@ -203,7 +236,13 @@ class Landscape:
         x = (ci + hash_uniform(position, ci, cj, k, 0)) * cell
         y = (cj + hash_uniform(position, ci, cj, k, 1)) * cell
         key = (ci * 65536 + cj) * 64 + k
-        return self._parcel_traits(x, y, key, bounds)
+        return x, y, key
+
+    def region(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """uint8 eco-region index at points (0 everywhere without regions)."""
+        if self.regions is None:
+            return np.zeros(np.shape(x), dtype=np.uint8)
+        return self.regions.index(x, y)
 
     def _mean_parcel_area(self, x: np.ndarray, y: np.ndarray, bounds: Bounds) -> np.ndarray:
         """Mean parcel area (m2) around points: 1-10 ha, smaller in towns, larger on hills."""
@@ -218,14 +257,15 @@ class Landscape:
     ) -> Parcels:
         seed = self.seed
         gradient = self.gradient(x, y)
+        region = self.region(x, y)
         town_distance = self.towns(bounds, margin_cells=2).relative_distance(x, y)
-        code = assign_classes(
-            self.height(x, y), town_distance, gradient, hash_uniform(hash_key(seed, _CLASS), key)
-        )
+        draw = hash_uniform(hash_key(seed, _CLASS), key)
+        code = assign_classes(self.height(x, y), town_distance, gradient, draw, region)
         soil = (
             self.soil_factor(x, y)
             * (1.0 + 0.15 * gradient)
             * np.exp(0.08 * hash_normal(hash_key(seed, _SOIL_NOISE), key))
+            * np.asarray(REGION_SOIL)[region]
         )
         return Parcels(
             x=x,
@@ -238,6 +278,7 @@ class Landscape:
             soil=soil.astype(np.float32),
             variant=hash_uniform(hash_key(seed, _VARIANT), key).astype(np.float32),
             variant2=hash_uniform(hash_key(seed, _VARIANT2), key).astype(np.float32),
+            region=region,
         )
 
 
@@ -286,7 +327,11 @@ SUMMIT_ABOVE = 0.95
 
 
 def assign_classes(
-    height: np.ndarray, town_distance: np.ndarray, gradient: np.ndarray, draw: np.ndarray
+    height: np.ndarray,
+    town_distance: np.ndarray,
+    gradient: np.ndarray,
+    draw: np.ndarray,
+    region: np.ndarray | None = None,
 ) -> np.ndarray:
     """Land-cover class of parcels from where they lie and a uniform draw.
 
@@ -300,6 +345,9 @@ def assign_classes(
         Position along the regional gradient.
     draw : numpy.ndarray
         Uniform draw in [0, 1) per parcel.
+    region : numpy.ndarray, optional
+        Eco-region index per parcel: tilts the weights (:data:`REGION_CLASS_BIAS`);
+        ``None`` or 0: today's mix.
 
     Returns
     -------
@@ -322,11 +370,31 @@ def assign_classes(
     for where, (classes, west, east) in units:
         chosen = where & ~done
         if chosen.any():
+            bias = None if region is None else class_bias(classes, region[chosen])
             code[chosen] = _draw_class(
-                classes, west, east, np.clip(gradient[chosen], 0, 1), draw[chosen]
+                classes, west, east, np.clip(gradient[chosen], 0, 1), draw[chosen], bias
             )
         done |= chosen
     return code
+
+
+def class_bias(classes: Sequence[int], region: np.ndarray) -> np.ndarray:
+    """Factor on the weight of each of ``classes`` for each parcel, ``(parcels, classes)``.
+
+    Parameters
+    ----------
+    classes : sequence of int
+        Classes of a landscape unit.
+    region : numpy.ndarray
+        Eco-region index of each parcel (see :data:`REGION_CLASS_BIAS`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 factors, 1 for region 0 and for classes a region does not tilt.
+    """
+    table = np.array([[bias.get(c, 1.0) for c in classes] for bias in REGION_CLASS_BIAS])
+    return table[np.asarray(region, dtype=np.intp)]
 
 
 def _draw_class(
@@ -335,8 +403,11 @@ def _draw_class(
     east: Sequence[float],
     gradient: np.ndarray,
     draw: np.ndarray,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
     weights = (1.0 - gradient[:, None]) * np.asarray(west) + gradient[:, None] * np.asarray(east)
+    if bias is not None:
+        weights = weights * bias
     cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     index = (draw[:, None] >= cumulative).sum(axis=1)
     return np.asarray(classes, dtype=np.uint8)[np.minimum(index, len(classes) - 1)]

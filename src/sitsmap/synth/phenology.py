@@ -7,12 +7,17 @@ north-east), and scaled per parcel (sparse or dense canopies). Winter crops
 are sown in autumn, green in winter and spring and harvested in June-July;
 summer crops grow from May to October; grasslands are mown; deciduous
 forests lose their leaves; water is never green.
+
+Eco-regions (:mod:`sitsmap.synth.regions`) shift every curve by weeks
+(:data:`REGION_DELAY_DAYS`), thin or thicken canopies
+(:data:`REGION_CANOPY`) and grow other varieties of some crops
+(:data:`REGION_VARIETIES`); region 0 changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +27,12 @@ GRADIENT_DAYS = 35.0
 """Phenology delay (days) from the south-west to the north-east of the region."""
 GRADIENT_AMPLITUDE = 0.2
 """Relative loss of green cover from the south-west to the north-east."""
+REGION_DELAY_DAYS = (0.0, 35.0, -28.0, 7.0)
+"""Phenology delay of each eco-region (r1 to r4, days), on top of the gradient:
+neighbouring regions differ by 5 weeks or more (r2 greens up 5 weeks after r1,
+r3 9 weeks before r2, r4 5 weeks after r3)."""
+REGION_CANOPY = (1.0, 0.85, 0.9, 1.1)
+"""Canopy density factor of each eco-region (r1 to r4): sparser in r2 and r3, denser in r4."""
 
 Array = np.ndarray
 Cover = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -75,6 +86,28 @@ CALENDARS: dict[int, CropCalendar] = {
     10: CropCalendar(0, 0.0, 172, 255, 288, 0.95, 0.75),  # maize
     12: CropCalendar(0, 0.0, 145, 278, 298, 0.9, 0.4),  # tubers / roots (sugar beet)
 }
+
+_LATE_VARIETIES: Mapping[int, CropCalendar] = {
+    6: CropCalendar(0, 0.0, 65, 125, 147, 0.88, 0.7),  # spring cereals
+    7: CropCalendar(-85, 0.35, 45, 130, 160, 1.0, 0.85),  # winter peas
+    9: CropCalendar(0, 0.0, 137, 220, 253, 1.1, 0.75),  # early, dense sunflower
+    10: CropCalendar(0, 0.0, 115, 180, 217, 0.85, 0.9),  # short-cycle maize
+}
+REGION_VARIETIES: tuple[Mapping[int, CropCalendar], ...] = (
+    {},
+    _LATE_VARIETIES,
+    {},
+    _LATE_VARIETIES,
+)
+"""Crop calendars of each eco-region (r1 to r4) that differ from :data:`CALENDARS`.
+
+r2 and r4 grow spring cereals, winter peas, an early dense sunflower and a
+short-cycle maize. Once 5 weeks late and 15 % sparser (r2's
+:data:`REGION_DELAY_DAYS` and :data:`REGION_CANOPY`), they look like r1's
+spring peas, winter cereals, maize and sunflower: each class of the pairs
+cereals-peas and maize-sunflower in one region looks like the other in the
+other region, which one model for both regions cannot tell apart.
+"""
 
 TIMING_SPREAD_DAYS = {
     5: 5.0,
@@ -237,15 +270,61 @@ CURVES: dict[int, Curve] = {
 """Cover curve of every class the world holds (11, 21 and 22 are absent)."""
 
 
-def phenology_shift(code: np.ndarray, gradient: np.ndarray, timing: np.ndarray) -> np.ndarray:
-    """Days by which each parcel's phenology is late (regional gradient + own timing)."""
+def phenology_shift(
+    code: np.ndarray,
+    gradient: np.ndarray,
+    timing: np.ndarray,
+    region: np.ndarray | None = None,
+) -> np.ndarray:
+    """Days by which each parcel's phenology is late.
+
+    Parameters
+    ----------
+    code : numpy.ndarray
+        Class of each parcel (sets the spread of its own timing).
+    gradient : numpy.ndarray
+        Position along the regional gradient (up to :data:`GRADIENT_DAYS` late).
+    timing : numpy.ndarray
+        Standard normal draw per parcel.
+    region : numpy.ndarray, optional
+        Eco-region index per parcel (:data:`REGION_DELAY_DAYS`); ``None``: region 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        The delay of each parcel (days, negative: early).
+    """
     spread = np.array([TIMING_SPREAD_DAYS.get(c, 5.0) for c in range(256)], dtype=np.float32)
-    return GRADIENT_DAYS * gradient + spread[code] * timing
+    shift = GRADIENT_DAYS * gradient + spread[code] * timing
+    if region is None:
+        return shift
+    return shift + np.asarray(REGION_DELAY_DAYS, dtype=shift.dtype)[region]
 
 
-def canopy_amplitude(gradient: np.ndarray, draw: np.ndarray) -> np.ndarray:
-    """Relative density of each parcel's vegetation (regional trend + own draw)."""
-    return (1.0 - GRADIENT_AMPLITUDE * gradient) * (0.9 + 0.12 * draw)
+def canopy_amplitude(
+    gradient: np.ndarray, draw: np.ndarray, region: np.ndarray | None = None
+) -> np.ndarray:
+    """Relative density of each parcel's vegetation (regional trend, eco-region, own draw).
+
+    ``region`` (eco-region index per parcel, see :data:`REGION_CANOPY`) is
+    optional: ``None`` is region 0.
+    """
+    amplitude = (1.0 - GRADIENT_AMPLITUDE * gradient) * (0.9 + 0.12 * draw)
+    if region is None:
+        return amplitude
+    return amplitude * np.asarray(REGION_CANOPY, dtype=amplitude.dtype)[region]
+
+
+def _curve(code: int, region: int) -> Curve:
+    """The cover curve of a class in an eco-region (its variety's calendar, if any)."""
+    calendar = REGION_VARIETIES[region].get(code)
+    if calendar is None:
+        return CURVES[code]
+
+    def curve(t: Array, amplitude: Array, variant: Array, variant2: Array) -> Cover:
+        return crop_cover(calendar, t, amplitude, variant2 < 0.3)
+
+    return curve
 
 
 def cover_fractions(
@@ -255,6 +334,7 @@ def cover_fractions(
     amplitude: np.ndarray,
     variant: np.ndarray,
     variant2: np.ndarray,
+    region: np.ndarray | None = None,
 ) -> CoverFractions:
     """Green, dry and flower fractions of parcels on day ``doy`` of the year.
 
@@ -270,6 +350,9 @@ def cover_fractions(
         Vegetation density of each parcel, see :func:`canopy_amplitude`.
     variant, variant2 : numpy.ndarray
         Uniform draws for class-specific options (mowing dates, catch crops).
+    region : numpy.ndarray, optional
+        Eco-region index of each parcel: its crops follow the region's
+        varieties (:data:`REGION_VARIETIES`). ``None``: region 0.
 
     Returns
     -------
@@ -277,12 +360,13 @@ def cover_fractions(
         float32 arrays; green + dry + flower never exceeds 1.
     """
     t = (doy - shift).astype(np.float64)
+    region = np.zeros(code.shape, np.intp) if region is None else region.astype(np.intp)
+    kind = code.astype(np.intp) * len(REGION_VARIETIES) + region
     green, dry, flower = (np.zeros(code.shape, np.float64) for _ in range(3))
-    for value in np.unique(code):
-        rows = code == value
-        g, d, f = CURVES[int(value)](
-            t[rows], amplitude[rows].astype(np.float64), variant[rows], variant2[rows]
-        )
+    for value in np.unique(kind):
+        rows = kind == value
+        curve = _curve(*divmod(int(value), len(REGION_VARIETIES)))
+        g, d, f = curve(t[rows], amplitude[rows].astype(np.float64), variant[rows], variant2[rows])
         green[rows], dry[rows], flower[rows] = g, d, f
     green = np.clip(green, 0.0, 1.0)
     dry = np.clip(dry, 0.0, 1.0 - green)

@@ -137,8 +137,8 @@ class TileScene:
     def _parcel_phenology(self) -> tuple[np.ndarray, np.ndarray]:
         p = self.parcels
         return (
-            phenology_shift(p.code, p.gradient, p.timing),
-            canopy_amplitude(p.gradient, p.amplitude),
+            phenology_shift(p.code, p.gradient, p.timing, p.region),
+            canopy_amplitude(p.gradient, p.amplitude, p.region),
         )
 
     def coordinates(self, rows: range) -> tuple[np.ndarray, np.ndarray]:
@@ -181,10 +181,10 @@ class TileScene:
         p = self.parcels.take(layers.present)
         shift, amplitude = (a[layers.present] for a in self._parcel_phenology)
         doy = day_of_year(date)
-        cover = cover_fractions(p.code, doy, shift, amplitude, p.variant, p.variant2)
+        cover = cover_fractions(p.code, doy, shift, amplitude, p.variant, p.variant2, p.region)
         background = background_spectra(p.code, p.soil, p.variant, doy)
-        spectra = mix_spectra(p.code, cover, background)
-        direction = texture_direction(p.code, background)
+        spectra = mix_spectra(p.code, cover, background, p.region)
+        direction = texture_direction(p.code, background, p.region)
         out = np.empty((spectra.shape[1], *layers.local.shape), dtype=np.float32)
         for band in range(spectra.shape[1]):
             out[band] = (
@@ -236,7 +236,10 @@ class TileScene:
 
 
 def _with_road_parcel(parcels: Parcels, landscape: Landscape, grid: RasterGrid) -> Parcels:
-    """Append one pseudo-parcel that gives every road pixel of the tile its spectrum."""
+    """Append one pseudo-parcel that gives every road pixel of the tile its spectrum.
+
+    Roads look the same in every eco-region (the pseudo-parcel is in region 0).
+    """
     left, bottom, right, top = grid.bounds
     x, y = np.array([(left + right) / 2]), np.array([(bottom + top) / 2])
     road = Parcels(
@@ -250,6 +253,7 @@ def _with_road_parcel(parcels: Parcels, landscape: Landscape, grid: RasterGrid) 
         soil=np.ones(1, np.float32),
         variant=np.full(1, 0.5, np.float32),
         variant2=np.full(1, 0.5, np.float32),
+        region=np.zeros(1, np.uint8),
     )
     return Parcels(
         **{

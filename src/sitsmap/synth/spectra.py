@@ -4,7 +4,9 @@ A parcel's spectrum is ``shade * (green * G + dry * D + flower * F +
 rest * B)``: green vegetation, dry matter (straw, litter), yellow flowers
 and a class-specific background (soil, urban materials, asphalt, rock or
 water), with per-parcel soil brightness and seasonal soil moisture.
-Conifers have their own darker green (low NIR), forests are shaded.
+Conifers have their own darker green (low NIR), forests are shaded. The
+green of each eco-region differs (:data:`REGION_GREEN`: sparse, dry-climate
+leaves have less NIR and more red and SWIR).
 
 Band order is :data:`sitsmap.sensors.SENTINEL2_THEIA.band_names`
 (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12).
@@ -34,6 +36,18 @@ _ENDMEMBERS = {
 }  # fmt: skip
 ENDMEMBERS = {name: np.asarray(values, dtype=np.float32) for name, values in _ENDMEMBERS.items()}
 """Endmember reflectances (0-1) in :data:`BANDS` order."""
+
+REGION_GREEN = np.array(
+    [
+        #  B2    B3    B4    B5    B6    B7    B8    B8A   B11   B12
+        [1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00, 1.00],
+        [1.00, 0.98, 1.05, 1.02, 0.98, 0.96, 0.95, 0.95, 1.04, 1.06],
+        [1.10, 1.00, 1.30, 1.10, 0.95, 0.88, 0.85, 0.85, 1.20, 1.30],
+        [0.95, 1.05, 0.90, 1.00, 1.05, 1.08, 1.08, 1.08, 0.95, 0.90],
+    ],
+    dtype=np.float32,
+)
+"""Factor on the green-vegetation spectrum of each eco-region (r1 to r4), per band."""
 
 _BACKGROUND = {1: "urban", 2: "urban", 3: "roof", 4: "asphalt", 20: "rock", 23: "water"}
 _SHADE = {16: 0.85, 17: 0.8, 19: 0.9}
@@ -77,12 +91,24 @@ def background_spectra(
     return background.astype(np.float32)
 
 
-def green_spectra(code: np.ndarray) -> np.ndarray:
-    """Green-vegetation spectrum of each parcel (conifers darker), ``(parcels, bands)``."""
-    return np.where((code == 17)[:, None], ENDMEMBERS["conifer"], ENDMEMBERS["green"])
+def green_spectra(code: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """Green-vegetation spectrum of each parcel, ``(parcels, bands)``.
+
+    Conifers are darker; ``region`` (eco-region index per parcel, ``None``:
+    region 0) scales the bands by :data:`REGION_GREEN`.
+    """
+    green = np.where((code == 17)[:, None], ENDMEMBERS["conifer"], ENDMEMBERS["green"])
+    if region is None:
+        return green
+    return green * REGION_GREEN[region]
 
 
-def mix_spectra(code: np.ndarray, cover: CoverFractions, background: np.ndarray) -> np.ndarray:
+def mix_spectra(
+    code: np.ndarray,
+    cover: CoverFractions,
+    background: np.ndarray,
+    region: np.ndarray | None = None,
+) -> np.ndarray:
     """Reflectance of each parcel, ``(parcels, bands)``, float32 in 0-1.
 
     Parameters
@@ -93,10 +119,12 @@ def mix_spectra(code: np.ndarray, cover: CoverFractions, background: np.ndarray)
         Green, dry and flower fractions of each parcel.
     background : numpy.ndarray
         Background spectrum of each parcel (see :func:`background_spectra`).
+    region : numpy.ndarray, optional
+        Eco-region index of each parcel (see :func:`green_spectra`).
     """
     rest = np.clip(1.0 - cover.green - cover.dry - cover.flower, 0.0, 1.0)
     spectra = (
-        cover.green[:, None] * green_spectra(code)
+        cover.green[:, None] * green_spectra(code, region)
         + cover.dry[:, None] * ENDMEMBERS["dry"]
         + cover.flower[:, None] * ENDMEMBERS["flower"]
         + rest[:, None] * background
@@ -104,11 +132,14 @@ def mix_spectra(code: np.ndarray, cover: CoverFractions, background: np.ndarray)
     return (spectra * SHADE[code][:, None]).astype(np.float32)
 
 
-def texture_direction(code: np.ndarray, background: np.ndarray) -> np.ndarray:
+def texture_direction(
+    code: np.ndarray, background: np.ndarray, region: np.ndarray | None = None
+) -> np.ndarray:
     """Change of each parcel's spectrum per unit of extra green cover, ``(parcels, bands)``.
 
     Scaled by the class's texture strength: a pixel's spectrum is its
-    parcel's plus ``texture * direction`` (``texture`` a smooth field).
+    parcel's plus ``texture * direction`` (``texture`` a smooth field);
+    ``region`` as in :func:`green_spectra`.
     """
-    direction = (green_spectra(code) - background) * SHADE[code][:, None]
+    direction = (green_spectra(code, region) - background) * SHADE[code][:, None]
     return (direction * TEXTURE[code][:, None]).astype(np.float32)

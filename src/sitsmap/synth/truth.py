@@ -7,6 +7,10 @@ like polygons digitised inside a field), plus pieces of road. Then the
 defects real databases have, which the chain's check must find: parcels
 split into two-part multipolygons, duplicated geometries, empty geometries
 and self-intersecting (bow-tie) polygons.
+
+In a world of eco-regions each surveyed polygon carries the ``region`` of
+its parcel (road pieces crossing a region border are not surveyed); the
+written ground truth keeps only ``id`` and ``code``, as real surveys do.
 """
 
 from __future__ import annotations
@@ -40,9 +44,12 @@ _SURVEY, _ROAD_SURVEY, _DEFECTS = 401, 402, 403
 
 
 def survey_parcels(
-    scenes: Sequence[TileScene], footprint: shapely.Geometry, seed: int
+    scenes: Sequence[TileScene],
+    footprint: shapely.Geometry,
+    seed: int,
+    regions: Sequence[shapely.Geometry] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Clean surveyed polygons (EPSG:32631) with columns ``code`` and ``key``.
+    """Clean surveyed polygons (EPSG:32631) with columns ``code``, ``key`` and ``region``.
 
     Parameters
     ----------
@@ -52,16 +59,24 @@ def survey_parcels(
         Union of the tiles' extents: surveyed parcels lie wholly inside.
     seed : int
         World seed (which parcels are surveyed).
+    regions : sequence of shapely geometry, optional
+        The eco-regions' polygons (EPSG:32631), in region index order: a road
+        piece is surveyed only if it lies wholly in one. ``None``: one region.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Parcels and road pieces; ``region`` is the eco-region index of each.
     """
     roads = shapely.union_all(
         [road.buffer(ROAD_HALF_WIDTH_M + SHRINK_M) for scene in scenes for road in scene.roads]
     )
-    keys, codes, cells = (
+    keys, codes, cells, region = (
         np.concatenate(parts)
         for parts in zip(*(_scene_parcels(scene, seed) for scene in scenes), strict=True)
     )
     _, first = np.unique(keys, return_index=True)  # a parcel seen by two tiles counts once
-    keys, codes, cells = keys[first], codes[first], cells[first]
+    keys, codes, cells, region = keys[first], codes[first], cells[first], region[first]
     shapely.prepare(footprint)
     shapely.prepare(roads)
     keep = shapely.within(cells, footprint)
@@ -71,18 +86,20 @@ def survey_parcels(
     shrunk = np.array([_largest_part(cell) for cell in shrunk], dtype=object)
     large = ~shapely.is_empty(shrunk) & (shapely.area(shrunk) >= MIN_AREA_M2)
     frame = gpd.GeoDataFrame(
-        {"code": codes[keep][large], "key": keys[keep][large]},
+        {"code": codes[keep][large], "key": keys[keep][large], "region": region[keep][large]},
         geometry=shrunk[large],
         crs=scenes[0].grid.crs,
     )
-    roads_frame = survey_roads(scenes, footprint, seed)
+    roads_frame = survey_roads(scenes, footprint, seed, regions)
     return gpd.GeoDataFrame(
         gpd.pd.concat([frame, roads_frame], ignore_index=True), crs=frame.crs
     ).sort_values("key", ignore_index=True)
 
 
-def _scene_parcels(scene: TileScene, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keys, codes and exact cell polygons of the surveyed parcels seeded inside the tile."""
+def _scene_parcels(
+    scene: TileScene, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keys, codes, exact cell polygons and regions of the surveyed parcels seeded in the tile."""
     parcels = scene.parcels.take(np.arange(len(scene.parcels) - 1))  # without the road parcel
     left, bottom, right, top = scene.grid.bounds
     inside = (parcels.x >= left) & (parcels.x < right) & (parcels.y >= bottom) & (parcels.y < top)
@@ -96,7 +113,12 @@ def _scene_parcels(scene: TileScene, seed: int) -> tuple[np.ndarray, np.ndarray,
             ordered=True,
         )
     )
-    return parcels.key[chosen], parcels.code[chosen].astype(np.int64), cells[chosen]
+    return (
+        parcels.key[chosen],
+        parcels.code[chosen].astype(np.int64),
+        cells[chosen],
+        parcels.region[chosen].astype(np.int64),
+    )
 
 
 def _largest_part(geometry: shapely.Geometry) -> shapely.Geometry:
@@ -108,15 +130,22 @@ def _largest_part(geometry: shapely.Geometry) -> shapely.Geometry:
 
 
 def survey_roads(
-    scenes: Sequence[TileScene], footprint: shapely.Geometry, seed: int
+    scenes: Sequence[TileScene],
+    footprint: shapely.Geometry,
+    seed: int,
+    regions: Sequence[shapely.Geometry] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Surveyed road pieces (narrow polygons along the road axis) outside towns."""
+    """Surveyed road pieces (narrow polygons along the road axis) outside towns.
+
+    With ``regions`` (polygons in region index order) a piece is kept only if
+    it lies wholly in one region, whose index it gets; otherwise in region 0.
+    """
     landscape: Landscape = scenes[0].landscape
     towns = landscape.towns(shapely.bounds(footprint).tolist(), margin_cells=2)
     roads = {
         tuple(np.round(road.coords, 1).ravel()): road for scene in scenes for road in scene.roads
     }
-    keys, polygons = [], []
+    keys, polygons, in_region = [], [], []
     for number, (_, road) in enumerate(sorted(roads.items())):
         road_key = hash_key(seed, _ROAD_SURVEY, *np.round(road.coords).astype(np.int64).ravel())
         for piece in range(int(road.length // ROAD_PIECE_M)):
@@ -128,12 +157,23 @@ def survey_roads(
             ):
                 continue
             polygon = line.buffer(ROAD_POLYGON_HALF_WIDTH_M, cap_style="flat")
-            if polygon.within(footprint):
+            region = _region_of(polygon, regions)
+            if polygon.within(footprint) and region is not None:
                 keys.append(-(number * 10000 + piece + 1))
                 polygons.append(polygon)
+                in_region.append(region)
     return gpd.GeoDataFrame(
-        {"code": [ROAD_CODE] * len(keys), "key": keys}, geometry=polygons, crs=scenes[0].grid.crs
+        {"code": [ROAD_CODE] * len(keys), "key": keys, "region": in_region},
+        geometry=polygons,
+        crs=scenes[0].grid.crs,
     )
+
+
+def _region_of(polygon: shapely.Geometry, regions: Sequence[shapely.Geometry] | None) -> int | None:
+    """Index of the region holding all of ``polygon`` (0 without regions; None if none)."""
+    if regions is None:
+        return 0
+    return next((n for n, region in enumerate(regions) if polygon.within(region)), None)
 
 
 def add_defects(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:

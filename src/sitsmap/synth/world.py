@@ -5,8 +5,13 @@ Layout of ``OUT_DIR``::
     S2/<tile>/SENTINEL2X_YYYYMMDD-HHMMSS-mmm_L2A_<tile>_C_V2-2/   Theia L2A products
     truth/<tile>_landcover.tif     class of every pixel (uint8, colour table, nodata 0)
     ground_truth.shp               surveyed polygons (EPSG:2154, fields id and code), dirty
+    regions.gpkg                   eco-regions (EPSG:32631, field region), worlds of 2+ only
     nomenclature.txt, colorFile.txt  the OSO nomenclature and colours
     config.yaml                    a chain configuration with paths relative to OUT_DIR
+
+A world of several eco-regions (:mod:`sitsmap.synth.regions`) names its
+region layer in ``config.yaml`` (``chain.region_path``) when this sitsmap's
+configuration accepts the key.
 
 Tiles are simulated by windows of :data:`STRIP_ROWS` rows, products written
 by a small thread pool while the next one is computed. Other product layouts
@@ -28,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import shapely
 import yaml
@@ -48,13 +54,21 @@ from sitsmap.io.vector import write_vector
 from sitsmap.nomenclature import NODATA_CLASS, default_files, load_nomenclature
 from sitsmap.sensors import SENTINEL2_THEIA
 from sitsmap.synth.landscape import Landscape
-from sitsmap.synth.layout import Acquisition, acquisitions, coarse_grid, parse_tile
+from sitsmap.synth.layout import (
+    CRS_UTM31N,
+    Acquisition,
+    acquisitions,
+    coarse_grid,
+    parse_tile,
+    tile_grid,
+)
 from sitsmap.synth.layouts import (
     SENTINEL2_LAYOUTS,
     landsat_products,
     parse_layouts,
     write_layouts,
 )
+from sitsmap.synth.regions import RegionLayout, region_layout, region_polygons
 from sitsmap.synth.scene import ProductArrays, StaticLayers, TileScene
 from sitsmap.synth.truth import add_defects, survey_parcels, to_truth_crs
 
@@ -66,6 +80,10 @@ MIN_SIZE, MAX_SIZE = 32, 10980
 MAX_PRODUCTS_OPEN = 32
 """Products whose files stay open together when a tile spans several strips."""
 WRITE_THREADS = 2
+REGION_FILE = "regions.gpkg"
+"""The region layer of a world of several eco-regions (EPSG:32631, the tiles' CRS)."""
+REGION_FIELD = "region"
+"""Its field of region ids (``r1``, ``r2``... west to east)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,14 @@ class WorldSummary:
         Product layouts written (see :func:`sitsmap.synth.layouts.parse_layouts`).
     layout_products : dict of str to int
         Products written in each layout.
+    regions : tuple of str
+        Eco-region ids of ``regions.gpkg`` (empty for a one-region world: no layer).
+    region_parcels : dict of str to int
+        Parcels seeded inside the tiles, per region.
+    region_truth : dict of str to int
+        Clean surveyed polygons (before the defects), per region.
+    region_config : bool
+        Whether ``config.yaml`` names the region layer (``chain.region_path``).
     """
 
     out_dir: Path
@@ -110,6 +136,10 @@ class WorldSummary:
     seconds: float = 0.0
     layouts: tuple[str, ...] = ("theia",)
     layout_products: dict[str, int] = field(default_factory=dict)
+    regions: tuple[str, ...] = ()
+    region_parcels: dict[str, int] = field(default_factory=dict)
+    region_truth: dict[str, int] = field(default_factory=dict)
+    region_config: bool = False
 
     @property
     def products(self) -> int:
@@ -130,10 +160,30 @@ class WorldSummary:
                 *self._product_lines(),
                 f"  {self.truth_polygons} ground-truth polygons in ground_truth.shp (EPSG:2154), "
                 f"{len(self.class_pixels)} classes on the ground",
+                *self._region_lines(),
                 f"  chain configuration: {self.config_path}",
                 f"  generated in {self.seconds:.1f} s",
             ]
         )
+
+    def _region_lines(self) -> list[str]:
+        if not self.regions:
+            return []
+        counts = ", ".join(
+            f"{name} {self.region_parcels.get(name, 0)} parcels "
+            f"({self.region_truth.get(name, 0)} surveyed)"
+            for name in self.regions
+        )
+        named = (
+            "named in config.yaml (chain.region_path)"
+            if self.region_config
+            else "not named in config.yaml: this sitsmap does not accept chain.region_path"
+        )
+        return [
+            f"  {len(self.regions)} eco-regions in {REGION_FILE} (EPSG:32631, field "
+            f"{REGION_FIELD}): {counts}",
+            f"  region layer {named}",
+        ]
 
     def _product_lines(self) -> list[str]:
         dates = ", ".join(f"{tile} {count}" for tile, count in self.dates_per_tile.items())
@@ -162,6 +212,7 @@ def generate_world(
     end: dt.date = dt.date(2018, 12, 31),
     seed: int = 0,
     layouts: Sequence[str] = ("theia",),
+    regions: int = 1,
 ) -> WorldSummary:
     """Generate a synthetic Sentinel-2 world (Theia L2A layout by default) in ``out_dir``.
 
@@ -182,6 +233,11 @@ def generate_world(
         Sentinel-2 layout (``theia``, ``theia-zip``, ``safe``, ``safe-zip``,
         ``stac``), with or without ``landsat`` (see :mod:`sitsmap.synth.layouts`).
         ``config.yaml`` reads exactly these.
+    regions : int
+        Eco-regions, 1 to 4 (see :mod:`sitsmap.synth.regions`): with 2 or
+        more, wavy south-north bands over the tiles whose crop calendars,
+        canopies, soils, green spectra and class mixes differ, written to
+        ``regions.gpkg``. 1: no region layer, today's world.
 
     Returns
     -------
@@ -193,7 +249,9 @@ def generate_world(
     ConfigError
         On an unknown tile name, a repeated tile, an odd or out-of-range
         size, an empty period, a period with no acquisition for a tile, an
-        unknown layout or two Sentinel-2 layouts.
+        unknown layout or two Sentinel-2 layouts, a number of regions out
+        of 1 to 4 or a world too small for its regions (a region without a
+        parcel).
     """
     began = time.perf_counter()
     out_dir = Path(out_dir)
@@ -207,25 +265,29 @@ def generate_world(
                 f"no acquisition of {tile} between {start} and {end}: "
                 "give a period of at least 5 days"
             )
-    landscape = Landscape(seed, size)
+    landscape = world_landscape(tiles, size, seed, regions)
+    polygons = region_polygons(landscape) if landscape.regions else None
     scenes = [TileScene(landscape, tile) for tile in tiles]
+    region_parcels = _check_regions(landscape.regions, scenes)
     logger.info(
-        "generating %d tile(s) of %d px, %s to %s, seed %d, into %s",
+        "generating %d tile(s) of %d px, %s to %s, seed %d, %d region(s), into %s",
         len(tiles),
         size,
         start,
         end,
         seed,
+        regions,
         out_dir,
     )
+    ids = _write_regions(landscape.regions, polygons, out_dir)
     class_pixels: Counter[int] = Counter()
     nomenclature = load_nomenclature()
     for scene in scenes:
         class_pixels.update(_write_truth_raster(scene, out_dir, nomenclature.colors))
     written = _write_products(scenes, plans, out_dir, layouts)
-    truth_rows = _write_ground_truth(scenes, out_dir, seed)
+    truth_rows, truth_regions = _write_ground_truth(scenes, out_dir, seed, polygons)
     _write_nomenclature(out_dir)
-    _write_config(out_dir, tiles, start, end, layouts)
+    region_config = _write_config(out_dir, tiles, start, end, layouts, bool(ids))
     summary = WorldSummary(
         out_dir,
         tiles,
@@ -239,6 +301,10 @@ def generate_world(
         time.perf_counter() - began,
         layouts,
         written,
+        ids,
+        region_parcels,
+        _per_region(ids, truth_regions),
+        region_config,
     )
     logger.info("synthetic world written in %.1f s", summary.seconds)
     return summary
@@ -453,9 +519,15 @@ def _products_open_at_once() -> int:
     return max(1, min(MAX_PRODUCTS_OPEN, (soft - 128) // 17))
 
 
-def _write_ground_truth(scenes: Sequence[TileScene], out_dir: Path, seed: int) -> int:
+def _write_ground_truth(
+    scenes: Sequence[TileScene],
+    out_dir: Path,
+    seed: int,
+    regions: Sequence[shapely.Geometry] | None,
+) -> tuple[int, np.ndarray]:
+    """Write ``ground_truth.shp``; return its rows and the region index of each clean row."""
     footprint = shapely.union_all([shapely.box(*scene.grid.bounds) for scene in scenes])
-    clean = survey_parcels(scenes, footprint, seed)
+    clean = survey_parcels(scenes, footprint, seed, regions)
     if clean.empty:
         logger.warning(
             "tiles too small to hold a whole parcel: the ground truth holds only defective rows"
@@ -465,7 +537,95 @@ def _write_ground_truth(scenes: Sequence[TileScene], out_dir: Path, seed: int) -
     logger.info(
         "ground truth: %d polygons (%d surveyed parcels and road pieces)", len(dirty), len(clean)
     )
-    return len(dirty)
+    return len(dirty), clean["region"].to_numpy(dtype=np.int64)
+
+
+def world_landscape(tiles: Sequence[str], size: int, seed: int, regions: int = 1) -> Landscape:
+    """The ground of a world: what :func:`generate_world` simulates its tiles from.
+
+    Parameters
+    ----------
+    tiles : sequence of str
+        The world's tiles: with several ``regions``, their union is cut into regions.
+    size : int
+        Tile side in 10 m pixels.
+    seed : int
+        World seed.
+    regions : int
+        Eco-regions, 1 to 4 (see :func:`generate_world`).
+
+    Returns
+    -------
+    Landscape
+        Without a region layout for one region.
+
+    Raises
+    ------
+    ConfigError
+        If ``regions`` is not 1 to 4.
+    """
+    if regions == 1:
+        return Landscape(seed, size)
+    bounds = np.array([tile_grid(tile, size).bounds for tile in tiles])
+    extent = (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0))
+    return Landscape(seed, size, region_layout(regions, extent))
+
+
+def _write_regions(
+    layout: RegionLayout | None, polygons: Sequence[shapely.Geometry] | None, out_dir: Path
+) -> tuple[str, ...]:
+    """Write ``regions.gpkg`` (or remove an earlier world's); return the region ids."""
+    path = out_dir / REGION_FILE
+    if layout is None or polygons is None:
+        remove_path(path)
+        return ()
+    frame = gpd.GeoDataFrame(
+        {REGION_FIELD: list(layout.ids)}, geometry=list(polygons), crs=CRS_UTM31N
+    )
+    write_vector(frame, path)
+    logger.info("eco-regions: %d polygons in %s", len(frame), path)
+    return layout.ids
+
+
+def _check_regions(layout: RegionLayout | None, scenes: Sequence[TileScene]) -> dict[str, int]:
+    """Parcels seeded inside the tiles per region (empty without regions).
+
+    Raises
+    ------
+    ConfigError
+        If a region holds no parcel of the tiles (a world too small for its regions).
+    """
+    if layout is None:
+        return {}
+    counts = _per_region(layout.ids, _region_parcels(scenes))
+    empty = [name for name, count in counts.items() if count == 0]
+    if empty:
+        raise ConfigError(
+            f"region(s) {empty} hold no parcel of the tiles: give fewer regions, "
+            "a larger size or more tiles"
+        )
+    return counts
+
+
+def _region_parcels(scenes: Sequence[TileScene]) -> np.ndarray:
+    """Region index of every parcel seeded inside the tiles (each parcel once)."""
+    keys, regions = [], []
+    for scene in scenes:
+        parcels = scene.parcels.take(np.arange(len(scene.parcels) - 1))  # not the roads
+        left, bottom, right, top = scene.grid.bounds
+        inside = (
+            (parcels.x >= left) & (parcels.x < right) & (parcels.y >= bottom) & (parcels.y < top)
+        )
+        keys.append(parcels.key[inside])
+        regions.append(parcels.region[inside])
+    _, first = np.unique(np.concatenate(keys), return_index=True)
+    return np.concatenate(regions)[first].astype(np.int64)
+
+
+def _per_region(ids: Sequence[str], index: np.ndarray) -> dict[str, int]:
+    """How many of ``index`` (region indexes) fall in each region."""
+    counts = np.bincount(index, minlength=len(ids)) if index.size else np.zeros(len(ids), int)
+    return {name: int(counts[n]) for n, name in enumerate(ids)}
 
 
 def _write_nomenclature(out_dir: Path) -> None:
@@ -475,14 +635,19 @@ def _write_nomenclature(out_dir: Path) -> None:
 
 
 def chain_config(
-    tiles: Sequence[str], start: dt.date, end: dt.date, layouts: Sequence[str] = ("theia",)
+    tiles: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    layouts: Sequence[str] = ("theia",),
+    regions: bool = False,
 ) -> dict:
     """The raw chain configuration of a world (paths relative to the world's directory).
 
     It reads exactly ``layouts``: ``chain.s2_path`` for ``theia`` and
     ``theia-zip``, ``chain.s2_s2c_path`` for ``safe`` and ``safe-zip``, the
     ``stac`` section's ``catalog`` for ``stac`` and ``chain.l8_path`` for
-    ``landsat``.
+    ``landsat``. With ``regions``, ``chain.region_path`` and
+    ``chain.region_field`` name the world's ``regions.gpkg``.
     """
     raw = {
         "chain": {
@@ -491,6 +656,7 @@ def chain_config(
             **_image_paths(layouts),
             "ground_truth": "ground_truth.shp",
             "data_field": "code",
+            **({"region_path": REGION_FILE, "region_field": REGION_FIELD} if regions else {}),
             "nomenclature_path": "nomenclature.txt",
             "color_table": "colorFile.txt",
             "proj": "EPSG:2154",
@@ -535,11 +701,31 @@ def _image_paths(layouts: Sequence[str]) -> dict[str, str]:
 
 
 def _write_config(
-    out_dir: Path, tiles: Sequence[str], start: dt.date, end: dt.date, layouts: Sequence[str]
-) -> None:
+    out_dir: Path,
+    tiles: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    layouts: Sequence[str],
+    regions: bool,
+) -> bool:
+    """Write ``config.yaml``; return whether it names the region layer.
+
+    The layer is named only if this sitsmap's configuration accepts
+    ``chain.region_path``; otherwise a warning says why it is left out.
+    """
     raw = chain_config(tiles, start, end, layouts)
     config_from_mapping(raw, base_dir=out_dir)
+    named = False
+    if regions:
+        with_regions = chain_config(tiles, start, end, layouts, regions=True)
+        try:
+            config_from_mapping(with_regions, base_dir=out_dir)
+        except ConfigError as exc:
+            logger.warning("config.yaml does not name %s: %s", REGION_FILE, exc)
+        else:
+            raw, named = with_regions, True
     write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+    return named
 
 
-__all__ = ["WorldSummary", "chain_config", "generate_world", "strips"]
+__all__ = ["WorldSummary", "chain_config", "generate_world", "strips", "world_landscape"]

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sitsmap.classification.regions import (
+    blend_probabilities,
+    border_halo,
+    halo_window,
+    region_weights,
+)
 from sitsmap.classification.streaming import CONFIDENCE_NODATA, class_dtype, maps_from_probabilities
 from sitsmap.console import progress
 from sitsmap.errors import StepError
 from sitsmap.io.atomic import atomic_path
-from sitsmap.io.raster import open_raster_writer
+from sitsmap.io.raster import open_raster_writer, read_raster_window
+from sitsmap.io.vector import read_vector
 from sitsmap.nomenclature import NODATA_CLASS
 from sitsmap.pipeline.acquisitions import (
     feature_windows,
@@ -23,8 +32,11 @@ from sitsmap.pipeline.acquisitions import (
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import fold_suffix
 from sitsmap.preprocessing.features import FeatureBlock
+from sitsmap.vectors.regions import REGION_COLUMN, region_index
 
 if TYPE_CHECKING:
+    from rasterio.windows import Window
+
     from sitsmap.learning.classical import ClassifierProtocol
 
 LOGGER = logging.getLogger(__name__)
@@ -35,26 +47,18 @@ that predicting needs (32 MB for 481 features), where a whole window's copy woul
 double the window's memory."""
 
 
-def classify_tile(context: RunContext, tile: str, seed: int) -> None:
-    """Write the class, confidence and (optionally) probability maps of ``tile``."""
-    # Imported here, in the worker that classifies (see steps.learning.train).
-    from sitsmap.learning.persistence import load_model, use_threads
-    from sitsmap.scheduling.records import recorded_outputs
+def classify_tile(context: RunContext, tile: str, seed: int, regional: bool = False) -> None:
+    """Write the class, confidence and (optionally) probability maps of ``tile``.
 
+    With ``regional``, each pixel is classified by its eco-region's model, blended
+    with the neighbouring regions' models within ``chain.region_border_width`` of a
+    border (see :mod:`sitsmap.classification.regions`); pixels outside every region
+    are no data.
+    """
     layout, nomenclature = context.layout, context.nomenclature
     acquisitions = load_acquisitions(context)
-    key = f"learning-seed{seed}{fold_suffix(context.fold)}"
-    expected = recorded_outputs(layout.done, key).get("model_sha256")
-    model, metadata = load_model(layout.model(seed), expected)
-    if metadata.feature_names != acquisitions.feature_names:
-        raise StepError(
-            "the model was trained on other features than this run computes; "
-            "rerun from --first-step sampling",
-            layout.model(seed),
-        )
-    codes = np.asarray(metadata.classes)
-    if context.threads:
-        use_threads(model, context.threads)
+    models = _load_models(context, tile, seed, acquisitions.feature_names, regional)
+    codes = models.codes
     series = tile_stack(context, tile, acquisitions)
     grid = series.grid
     with_probabilities = context.config.arg_classification.enable_probability_map
@@ -79,26 +83,145 @@ def classify_tile(context: RunContext, tile: str, seed: int) -> None:
             for band, code in enumerate(codes, start=1):
                 writers["ProbabilityMap"].set_band_description(band, nomenclature.name(code))
         windows = feature_windows(context, series)
+        if regional:  # windows of no region are not read
+            windows = [w for w in windows if models.regions_in(w).any()]
         blocks = window_features(context, series, windows)
         for window, block in progress(blocks, f"classifying {tile}", len(windows)):
-            probabilities = _predict_by_slices(model, block, codes.size)
-            maps = maps_from_probabilities(probabilities, block.has_data, codes, with_probabilities)
+            probabilities, has_data = models.predict(window, block)
+            maps = maps_from_probabilities(probabilities, has_data, codes, with_probabilities)
             writers["Classif"].write(maps.classes[np.newaxis], window=window)
             writers["Confidence"].write(maps.confidence[np.newaxis], window=window)
             if with_probabilities:
                 writers["ProbabilityMap"].write(maps.probabilities, window=window)
 
 
+@dataclass
+class _Models:
+    """The models a tile is classified with: one, or one per region number."""
+
+    by_region: dict[int, ClassifierProtocol]
+    codes: np.ndarray
+    regions_raster: Path | None = None
+    halo: int = 0
+    border_width: float = 0.0
+    resolution: float = 10.0
+
+    def regions_in(self, window: Window) -> np.ndarray:
+        """Region numbers of ``window`` grown by the halo (0 beyond the tile)."""
+        grown = halo_window(window, self.halo)
+        return read_raster_window(self.regions_raster, grown)
+
+    def predict(self, window: Window, block: FeatureBlock) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities over :attr:`codes` of the window's pixels with data, and which."""
+        if self.regions_raster is None:
+            model = self.by_region[0]
+            return _predict_by_slices(model, block, block.has_data, self.codes), block.has_data
+        weights = region_weights(
+            self.regions_in(window), self.halo, self.border_width, self.resolution
+        )
+        has_data = block.has_data & (sum(weights.values()) > 0 if weights else False)
+        order = np.full(has_data.shape, -1, dtype=np.int64)
+        order[has_data] = np.arange(int(has_data.sum()))
+        parts = []
+        for region, weight in weights.items():
+            use = has_data & (weight > 0)
+            if use.any():
+                probabilities = _predict_by_slices(self.by_region[region], block, use, self.codes)
+                parts.append((order[use], weight[use], probabilities))
+        return blend_probabilities(parts, int(has_data.sum()), self.codes.size), has_data
+
+
+def _load_models(
+    context: RunContext, tile: str, seed: int, names: list[str], regional: bool
+) -> _Models:
+    """The run's model, or each region's (its fallback's when it had nothing to learn)."""
+    layout, chain = context.layout, context.config.chain
+    if not regional:
+        model = _load_one(context, seed, None, names)
+        return _Models({0: model}, np.asarray(model.classes_))
+    numbers = region_index(read_vector(layout.regions)[REGION_COLUMN])
+    resolved = resolve_fallbacks(context, seed, list(numbers))
+    loaded = {source: _load_one(context, seed, source, names) for source in set(resolved.values())}
+    by_region = {numbers[region]: loaded[source] for region, source in resolved.items()}
+    codes = np.unique(np.concatenate([np.asarray(m.classes_) for m in loaded.values()]))
+    return _Models(
+        by_region,
+        codes,
+        layout.regions_raster(tile),
+        border_halo(chain.region_border_width, chain.spatial_resolution),
+        chain.region_border_width,
+        chain.spatial_resolution,
+    )
+
+
+def _load_one(context: RunContext, seed: int, region: str | None, names: list[str]):
+    """One model, checked against its learning task's record and this run's features."""
+    # Imported here, in the worker that classifies (see steps.learning.train).
+    from sitsmap.learning.persistence import load_model, use_threads
+    from sitsmap.scheduling.records import recorded_outputs
+
+    layout = context.layout
+    key = learning_key(seed, region) + fold_suffix(context.fold)
+    expected = recorded_outputs(layout.done, key).get("model_sha256")
+    model, metadata = load_model(layout.model(seed, region), expected)
+    if metadata.feature_names != names:
+        raise StepError(
+            "the model was trained on other features than this run computes; "
+            "rerun from --first-step sampling",
+            layout.model(seed, region),
+        )
+    if context.threads:
+        use_threads(model, context.threads)
+    return model
+
+
+def learning_key(seed: int, region: str | None = None) -> str:
+    """The learning task's key: ``learning-seed0``, ``learning-seed0-region3``."""
+    return f"learning-seed{seed}" + ("" if region is None else f"-region{region}")
+
+
+def resolve_fallbacks(context: RunContext, seed: int, regions: list[str]) -> dict[str, str | None]:
+    """The model each region uses: its own, the global one (None), or its nearest region's.
+
+    The nearest region is the closest one (by distance between the regions' polygons,
+    then by id) that has a model of its own.
+    """
+    from sitsmap.scheduling.records import recorded_outputs
+
+    layout, suffix = context.layout, fold_suffix(context.fold)
+    fallback = {
+        region: recorded_outputs(layout.done, learning_key(seed, region) + suffix).get("fallback")
+        for region in regions
+    }
+    own = [region for region in regions if fallback[region] is None]
+    resolved: dict[str, str | None] = {}
+    polygons = read_vector(layout.regions).set_index(REGION_COLUMN).geometry
+    for region in regions:
+        if fallback[region] is None:
+            resolved[region] = region
+        elif fallback[region] == "global" or not own:
+            resolved[region] = None
+        else:
+            resolved[region] = min(
+                own, key=lambda other: (polygons[region].distance(polygons[other]), other)
+            )
+    return resolved
+
+
 def _predict_by_slices(
-    model: ClassifierProtocol, block: FeatureBlock, n_classes: int
+    model: ClassifierProtocol, block: FeatureBlock, use: np.ndarray, codes: np.ndarray
 ) -> np.ndarray:
-    """Class probabilities ``(n, n_classes)`` of the window's pixels with data, in order."""
-    pixels = np.flatnonzero(block.has_data)
+    """Probabilities ``(n, len(codes))`` of the window's pixels where ``use``, in order.
+
+    A model that does not know a class of ``codes`` (a region's model) gives it 0.
+    """
+    pixels = np.flatnonzero(use)
     features = block.features.reshape(len(block.features), -1)
-    probabilities = np.empty((pixels.size, n_classes), dtype=np.float32)
+    columns = np.searchsorted(codes, np.asarray(model.classes_))
+    probabilities = np.zeros((pixels.size, codes.size), dtype=np.float32)
     for first in range(0, pixels.size, PREDICT_PIXELS):
         chosen = pixels[first : first + PREDICT_PIXELS]
         # gathered band by band (contiguous reads), then made pixel-major as models want it
         rows = np.ascontiguousarray(features[:, chosen].T)
-        probabilities[first : first + chosen.size] = model.predict_proba(rows)
+        probabilities[first : first + chosen.size, columns] = model.predict_proba(rows)
     return probabilities

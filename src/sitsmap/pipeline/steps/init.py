@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from sitsmap.config import dump_config
-from sitsmap.errors import ConfigError
+from sitsmap.errors import ConfigError, InputDataError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.mosaic import tile_envelopes
@@ -28,6 +28,7 @@ from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.sources import image_sources, static_layers
 from sitsmap.preprocessing.temporal import common_period, regular_dates
 from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
+from sitsmap.vectors.regions import REGION_COLUMN, assign_regions
 from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION, split_polygons
 
 LOGGER = logging.getLogger(__name__)
@@ -92,9 +93,24 @@ def prepare_truth(context: RunContext) -> None:
         crs,
         shapely.union_all(list(envelopes.geometry)),
     )
+    if chain.region_path is not None:
+        truth = _with_regions(truth, read_vector(layout.regions), chain.ground_truth)
     write_vector(
         _hold_back_for_fusion(truth, chain, config.arg_train.random_seed), layout.ground_truth
     )
+
+
+def _with_regions(truth: gpd.GeoDataFrame, regions: gpd.GeoDataFrame, path) -> gpd.GeoDataFrame:
+    """Give each polygon the region of its representative point; drop those in none."""
+    region = assign_regions(truth, regions)
+    outside = region.isna()
+    if outside.all():
+        raise InputDataError("no ground-truth polygon lies in a region of chain.region_path", path)
+    if outside.any():
+        LOGGER.warning(
+            "%d ground-truth polygon(s) lie outside every region: dropped", int(outside.sum())
+        )
+    return truth.assign(**{REGION_COLUMN: region}).loc[~outside].reset_index(drop=True)
 
 
 def _shared_crs(grids: dict, tiles) -> object:

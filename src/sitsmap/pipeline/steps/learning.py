@@ -5,27 +5,41 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 
 from sitsmap.errors import StepError
 from sitsmap.io.arrays import read_table, write_table
 from sitsmap.io.figures import save_figure
+from sitsmap.io.jsonfile import write_json
 from sitsmap.learning.deep.history import plot_history
 from sitsmap.pipeline.acquisitions import load_acquisitions
 from sitsmap.pipeline.context import RunContext
 from sitsmap.scheduling.resources import available_cores
 from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.regions import REGION_COLUMN
 
 LOGGER = logging.getLogger(__name__)
 
 
-def train(context: RunContext, seed: int) -> dict[str, str]:
-    """Train the model of run ``seed`` and save it with its metadata and learning curves.
+def train(context: RunContext, seed: int, region: str | None = None) -> dict[str, str]:
+    """Train the model of run ``seed`` (of one region) and save it with its learning curves.
+
+    Parameters
+    ----------
+    context : RunContext
+        The run.
+    seed : int
+        The run's seed.
+    region : str, optional
+        Train on this region's samples only (one model per eco-region); a region
+        without any sample falls back as ``chain.region_fallback`` says.
 
     Returns
     -------
     dict
         ``model_sha256``: the model file's digest, kept in the task's completion
-        record so that classification refuses a model file changed since.
+        record so that classification refuses a model file changed since; or
+        ``fallback``: the model a region without samples uses instead.
     """
     # Imported here, in the worker that trains: torch, scikit-learn and LightGBM take
     # 2.5 s to import, which the process that only builds the task graph is spared.
@@ -39,7 +53,12 @@ def train(context: RunContext, seed: int) -> dict[str, str]:
     acquisitions = load_acquisitions(context)
     names = acquisitions.feature_names
     field = config.chain.data_field
-    table = read_table(layout.samples(seed), columns=[*names, field, POLYGON_ID])
+    columns = [*names, field, POLYGON_ID, *([REGION_COLUMN] if region is not None else [])]
+    table = read_table(layout.samples(seed), columns=columns)
+    if region is not None:
+        table, fallback = _region_samples(context, table, seed, region)
+        if fallback is not None:
+            return {"fallback": fallback}
     if table.empty:
         raise StepError(
             "no training sample: do the learning polygons cover valid pixels?", layout.samples(seed)
@@ -74,17 +93,72 @@ def train(context: RunContext, seed: int) -> dict[str, str]:
         dates=[d.isoformat() for d in acquisitions.out_dates],
         bands=list(acquisitions.bands),
         seed=seed,
-        extra={"samples": int(len(labels))},
+        extra={"samples": int(len(labels)), **({"region": region} if region else {})},
     )
-    digest = save_model(layout.model(seed), model, metadata)
+    digest = save_model(layout.model(seed, region), model, metadata)
     history = getattr(model, "history_", None)
     if history is not None:
-        write_table(history, layout.model_dir(seed) / "history.csv")
+        folder = layout.model_dir(seed, region)
+        write_table(history, folder / "history.csv")
         criterion = settings.deep_learning_parameters.model_selection_criterion
         loss_figure, metric_figure = plot_history(history, criterion=criterion)
-        save_figure(loss_figure, layout.model_dir(seed) / "loss_curves.png")
-        save_figure(metric_figure, layout.model_dir(seed) / "metric_curves.png")
+        save_figure(loss_figure, folder / "loss_curves.png")
+        save_figure(metric_figure, folder / "metric_curves.png")
     return {"model_sha256": digest}
+
+
+def _region_samples(
+    context: RunContext, table: pd.DataFrame, seed: int, region: str
+) -> tuple[pd.DataFrame, str | None]:
+    """The region's samples, and its fallback when it has none (else None).
+
+    Writes ``region.json`` beside the model: the region's sample count, its classes
+    and the classes learnt elsewhere that it lacks (its model will never predict
+    them), and its fallback.
+
+    Raises
+    ------
+    StepError
+        If the region has no sample and ``chain.region_fallback`` is ``error``.
+    """
+    field, chain = context.config.chain.data_field, context.config.chain
+    mine = table[table[REGION_COLUMN] == region]
+    present = sorted(int(c) for c in mine[field].unique())
+    missing = sorted(int(c) for c in set(table[field].unique()) - set(present))
+    if missing and not mine.empty:
+        LOGGER.warning(
+            "region %s has no sample of class(es) %s learnt elsewhere: its model never "
+            "predicts them",
+            region,
+            missing,
+        )
+    fallback = None
+    if mine.empty:
+        if chain.region_fallback == "error":
+            raise StepError(
+                f"region {region} has no learning sample in run {seed} "
+                "(chain.region_fallback: error): give it ground truth, or set "
+                "region_fallback to global or nearest",
+                chain.region_path,
+            )
+        fallback = chain.region_fallback
+        LOGGER.warning(
+            "region %s has no learning sample in run %d: it uses the %s model",
+            region,
+            seed,
+            "global" if fallback == "global" else "nearest region's",
+        )
+    write_json(
+        context.layout.model_dir(seed, region) / "region.json",
+        {
+            "region": region,
+            "samples": int(len(mine)),
+            "classes": present,
+            "missing_classes": missing,
+            "fallback": fallback,
+        },
+    )
+    return mine.reset_index(drop=True), fallback
 
 
 def _cores(context: RunContext) -> int:

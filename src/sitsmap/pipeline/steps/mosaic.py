@@ -22,7 +22,7 @@ def mosaic_seed(context: RunContext, seed: int) -> None:
     if context.config.arg_classification.enable_probability_map:
         kinds["ProbabilityMap"] = CONFIDENCE_NODATA
     for kind, nodata in kinds.items():
-        _mosaic(
+        mosaic_rasters(
             context,
             {t: layout.classification(t, seed, kind) for t in _tiles(context)},
             layout.final_map(seed, kind),
@@ -38,7 +38,7 @@ def mosaic_seed(context: RunContext, seed: int) -> None:
 def mosaic_validity(context: RunContext) -> None:
     """Mosaic the number of valid dates per pixel (``final/PixelsValidity.tif``)."""
     layout = context.layout
-    _mosaic(
+    mosaic_rasters(
         context,
         {t: layout.pixels_validity(t) for t in _tiles(context)},
         layout.final_validity,
@@ -50,7 +50,8 @@ def _tiles(context: RunContext) -> list[str]:
     return list(context.config.chain.list_tile)
 
 
-def _mosaic(context: RunContext, sources: dict, out_path, nodata, colormap=None) -> None:
+def mosaic_rasters(context: RunContext, sources: dict, out_path, nodata, colormap=None) -> None:
+    """Merge per-tile rasters of discrete values into ``out_path`` in ``chain.proj``."""
     chain = context.config.chain
     envelopes = read_vector(context.layout.envelopes)
     by_tile = dict(zip(envelopes["tile"], envelopes.geometry, strict=True))

@@ -29,6 +29,7 @@ from sitsmap.pipeline.context import RunContext
 from sitsmap.sampling.candidates import find_pixels
 from sitsmap.sampling.selection import samples_per_class, select_samples
 from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.regions import REGION_COLUMN, region_index
 from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN
 
 LOGGER = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ def find_candidates(context: RunContext, tile: str, seed: int) -> None:
     clipped = learning.clip(envelope)
     clipped = clipped[~clipped.geometry.is_empty]
     usable = read_raster(layout.pixels_validity(tile), bands=1) > 0
+    regions = None
+    if context.config.chain.region_path is not None:  # a pixel learns for its own region
+        regions = read_raster(layout.regions_raster(tile), bands=1)
+        usable &= regions > 0
     found = find_pixels(clipped, grid, field, POLYGON_ID, usable)
     LOGGER.info(
         "%s: %d candidate pixels in %d learning polygons",
@@ -62,21 +67,40 @@ def find_candidates(context: RunContext, tile: str, seed: int) -> None:
         cols=found.cols,
         labels=found.labels,
         polygons=found.polygons,
+        regions=(
+            np.zeros(found.rows.size, np.uint16)
+            if regions is None
+            else regions[found.rows, found.cols]
+        ),
     )
 
 
-def select(context: RunContext, seed: int) -> None:
-    """Choose the samples of run ``seed`` among the candidates of all tiles."""
+def select(context: RunContext, seed: int, regional: bool = False) -> None:
+    """Choose the samples of run ``seed`` among the candidates of all tiles.
+
+    With ``regional``, the strategy applies to each region apart (100 000 pixels per
+    class and per region); otherwise to all tiles together.
+    """
     layout, settings = context.layout, context.config.arg_train.sample_selection
     tiles = list(context.config.chain.list_tile)
     parts = [load_arrays(layout.candidates(tile, seed)) for tile in tiles]
     labels = np.concatenate([p["labels"] for p in parts])
+    regions = np.concatenate([p["regions"] for p in parts])
+    if not regional:
+        regions = np.zeros_like(regions)
     tile_index = np.concatenate([np.full(p["labels"].size, i) for i, p in enumerate(parts)])
-    codes, counts = np.unique(labels, return_counts=True)
-    candidates = dict(zip(codes.tolist(), counts.tolist(), strict=True))
     byclass = read_class_counts(settings.byclass_in) if settings.strategy == "byclass" else None
-    wanted = samples_per_class(candidates, settings, byclass)
-    chosen = select_samples(labels, wanted, settings.sampler, seed)
+    chosen, rows = [], []
+    for region in np.unique(regions):
+        members = np.flatnonzero(regions == region)
+        codes, counts = np.unique(labels[members], return_counts=True)
+        candidates = dict(zip(codes.tolist(), counts.tolist(), strict=True))
+        wanted = samples_per_class(candidates, settings, byclass)
+        picked = members[select_samples(labels[members], wanted, settings.sampler, seed)]
+        chosen.append(picked)
+        counted = np.bincount(labels[picked], minlength=int(codes.max(initial=0)) + 1)
+        rows.append(_statistics(context, codes, counts, counted[codes], int(region)))
+    chosen = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
     save_arrays(
         layout.selection(seed),
         tile_index=tile_index[chosen],
@@ -84,18 +108,25 @@ def select(context: RunContext, seed: int) -> None:
         cols=np.concatenate([p["cols"] for p in parts])[chosen],
         labels=labels[chosen],
         polygons=np.concatenate([p["polygons"] for p in parts])[chosen],
+        regions=regions[chosen],
     )
-    picked = np.bincount(labels[chosen], minlength=int(codes.max(initial=0)) + 1)
-    statistics = pd.DataFrame(
+    statistics = pd.concat(rows, ignore_index=True) if rows else _statistics(context, [], [], [], 0)
+    if not regional:
+        statistics = statistics.drop(columns="region_number")
+    write_table(statistics, layout.class_statistics(seed))
+    LOGGER.info("selected %d samples in %d classes", chosen.size, np.unique(labels).size)
+
+
+def _statistics(context: RunContext, codes, candidates, counts, region: int) -> pd.DataFrame:
+    return pd.DataFrame(
         {
-            "label": codes,
+            "region_number": region,
+            "label": np.asarray(codes, dtype=np.int64),
             "name": [context.nomenclature.name(c) for c in codes],
-            "candidates": counts,
-            "count": picked[codes],
+            "candidates": np.asarray(candidates, dtype=np.int64),
+            "count": np.asarray(counts, dtype=np.int64),
         }
     )
-    write_table(statistics, layout.class_statistics(seed))
-    LOGGER.info("selected %d samples in %d classes", chosen.size, len(codes))
 
 
 def extract(context: RunContext, tile: str, seed: int) -> None:
@@ -128,6 +159,9 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
             POLYGON_ID: selection["polygons"][mine],
         }
     )
+    if context.config.chain.region_path is not None:
+        ids = region_ids(context)
+        table[REGION_COLUMN] = [ids.get(int(n), "") for n in selection["regions"][mine]]
     table = pd.concat([table, pd.DataFrame(values, columns=names)], axis=1)
     write_table(table, layout.tile_samples(tile, seed))
 
@@ -146,6 +180,12 @@ def merge(context: RunContext, seed: int) -> None:
     LOGGER.info(
         "samples table: %d pixels × %d features", len(samples), len(acquisitions.feature_names)
     )
+
+
+def region_ids(context: RunContext) -> dict[int, str]:
+    """Region id of each region number of the rasters (init-regions' numbering)."""
+    regions = read_vector(context.layout.regions)
+    return {number: region for region, number in region_index(regions[REGION_COLUMN]).items()}
 
 
 def _inside(window: Window, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
+import pandas as pd
+
 from sitsmap.errors import InputDataError
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.pipeline.context import RunContext
 from sitsmap.vectors.folds import polygon_groups
 from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID
+from sitsmap.vectors.regions import REGION_COLUMN
 from sitsmap.vectors.split import split_polygons
 
 
@@ -35,10 +39,22 @@ def split_ground_truth(context: RunContext, seed: int, group_field: str | None =
     polygons_per_class = truth.groupby(chain.data_field)[POLYGON_ID].nunique()
     if chain.split_ground_truth and len(truth) and (polygons_per_class < 2).all():
         raise _no_validation_polygon(context, polygons_per_class.index, seed)
-    sides = split_polygons(
-        truth, chain.data_field, chain.ratio, seed, POLYGON_ID, enabled=chain.split_ground_truth
-    )
-    write_vector(sides, layout.split(seed))
+    write_vector(_split(truth, chain, seed), layout.split(seed))
+
+
+def _split(truth: gpd.GeoDataFrame, chain, seed: int) -> gpd.GeoDataFrame:
+    """Split class by class, and region by region when the polygons have regions."""
+    if REGION_COLUMN not in truth.columns or truth.empty:
+        groups = [truth]
+    else:  # each region learns from and is validated on its own share of every class
+        groups = [group for _, group in truth.groupby(REGION_COLUMN, sort=True)]
+    parts = [
+        split_polygons(
+            group, chain.data_field, chain.ratio, seed, POLYGON_ID, enabled=chain.split_ground_truth
+        )
+        for group in groups
+    ]
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=truth.crs)
 
 
 def _no_validation_polygon(context: RunContext, codes, seed: int) -> InputDataError:

@@ -19,6 +19,7 @@ from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics, m
 from sitsmap.validation.reference import class_pixel_counts, reference_and_production
 from sitsmap.validation.report import results_json, results_txt
 from sitsmap.vectors.ground_truth import FUSION_COLUMN
+from sitsmap.vectors.regions import REGION_COLUMN
 from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION
 
 logger = logging.getLogger(__name__)
@@ -74,19 +75,36 @@ def _validate_map(
         logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
     metrics = metrics_of_pairs(reference, production)
     mapped = class_pixel_counts(map_path, nodata=NODATA_CLASS)
-    write_json(
-        layout.final / f"validation_{name}.json",
-        {
-            "labels": metrics.labels,
-            "confusion": metrics.confusion.tolist(),
-            "mapped_pixels": [int(mapped.get(code, 0)) for code in metrics.labels],
-            "pixel_area_ha": chain.spatial_resolution**2 / 10_000,
-        },
-    )
+    record = {
+        "labels": metrics.labels,
+        "confusion": metrics.confusion.tolist(),
+        "mapped_pixels": [int(mapped.get(code, 0)) for code in metrics.labels],
+        "pixel_area_ha": chain.spatial_resolution**2 / 10_000,
+    }
+    if REGION_COLUMN in polygons.columns:
+        record["regions"] = _per_region(context, map_path, polygons)
+    write_json(layout.final / f"validation_{name}.json", record)
     save_figure(
         confusion_figure(metrics, context.nomenclature),
         layout.final / f"confusion_matrix_{name}.png",
     )
+
+
+def _per_region(context: RunContext, map_path, polygons) -> dict[str, dict]:
+    """Each region's confusion matrix, over its own validation polygons."""
+    chain = context.config.chain
+    regions = {}
+    for region, group in polygons.groupby(REGION_COLUMN, sort=True):
+        reference, production = reference_and_production(
+            map_path, group.to_crs(chain.proj), chain.data_field, nodata=NODATA_CLASS
+        )
+        if reference.size:
+            metrics = metrics_of_pairs(reference, production)
+            regions[str(region)] = {
+                "labels": metrics.labels,
+                "confusion": metrics.confusion.tolist(),
+            }
+    return regions
 
 
 def summarise(context: RunContext) -> None:
@@ -101,6 +119,9 @@ def summarise(context: RunContext) -> None:
     text = results_txt(per_seed, nomenclature)
     for entry, record in zip(report["seeds"], records.values(), strict=True):
         entry["area_adjusted"] = _area_adjusted(record).to_dict()
+    if any("regions" in record for record in records.values()):
+        report["regions"], block = _regions_report(context, records)
+        text += block
     if context.config.chain.merge_final_classifications:
         fusion = read_json(layout.final / "validation_fusion.json")
         report["fusion"] = results_json([(-1, _metrics(fusion))])["seeds"][0]
@@ -109,6 +130,46 @@ def summarise(context: RunContext) -> None:
         text += results_txt([(-1, _metrics(fusion))], nomenclature)
     write_json(layout.results_json, report)
     write_text(layout.results_txt, text)
+
+
+def _regions_report(context: RunContext, records: dict[int, dict]) -> tuple[dict, str]:
+    """``results.json``'s ``regions`` entry and ``RESULTS.txt``'s per-region blocks.
+
+    Per region: OA, kappa, mean and per-class F-score and support (over the runs),
+    the classes its model lacked, and the model it used when it had nothing to learn.
+    """
+    names = sorted({region for record in records.values() for region in record["regions"]})
+    report, text = {}, ""
+    for region in names:
+        per_seed = [
+            (seed, _metrics(record["regions"][region]))
+            for seed, record in records.items()
+            if region in record["regions"]
+        ]
+        entry = results_json(per_seed)
+        entry["models"] = {str(seed): _region_model(context, seed, region) for seed in records}
+        report[region] = entry
+        text += f"\n\n#### Region {region} ####\n\n"
+        for seed, model in entry["models"].items():
+            if model.get("fallback") or model.get("missing_classes"):
+                text += _model_note(seed, model)
+        text += results_txt(per_seed, context.nomenclature)
+    return report, text
+
+
+def _region_model(context: RunContext, seed: int, region: str) -> dict:
+    """What learning wrote about a region's model (samples, classes, fallback)."""
+    path = context.layout.model_dir(seed, region) / "region.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _model_note(seed: str, model: dict) -> str:
+    notes = []
+    if model.get("fallback"):
+        notes.append(f"no learning sample: classified with the {model['fallback']} model")
+    if model.get("missing_classes"):
+        notes.append(f"no sample of class(es) {model['missing_classes']} learnt elsewhere")
+    return f"# run {seed}: " + "; ".join(notes) + "\n"
 
 
 def _metrics(record: dict) -> ClassificationMetrics:
