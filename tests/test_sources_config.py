@@ -187,3 +187,39 @@ def test_earth_search_items_with_the_offset_applied_are_not_offset_twice(tmp_pat
         str(tmp_path / "collection.json"), "T31UDS", assets={"blue": "B2", "scl": "SCL"}
     )
     assert product.file("B2").gain == 1.0 and product.file("B2").offset == 0.0
+
+
+def test_settings_of_an_absent_user_sensor_or_sentinel2_are_reported():
+    messages = ineffective_settings(
+        config({"l8_path": "/l8"}, "user_sensor.scale=10", "sentinel_2.temporal_resolution=5")
+    )
+    assert "user_sensor.scale has no effect: no user_sensor.path" in messages
+    assert "sentinel_2.temporal_resolution has no effect: no Sentinel-2 source" in messages
+
+
+def test_new_keys_reach_exactly_the_tasks_that_read_them(tmp_path):
+    from sitsmap.pipeline.graph import _reads_of, build_tasks
+    from sitsmap.pipeline.steps import classification, learning, regions
+
+    resolved = config({"s2_path": str(tmp_path)})
+    tasks = {task.key: task for task in build_tasks(resolved)}
+    image_keys = (
+        "chain.l8_path",
+        "landsat8",
+        "stac",
+        "user_sensor",
+        "userFeat",
+        "chain.s2_s2c_path",
+    )
+    for key in (
+        "init",
+        "preprocessing-T31TCJ",
+        "sampling-extraction-T31TCJ-seed0",
+        "classification-T31TCJ-seed0",
+    ):
+        assert set(image_keys) <= set(tasks[key].reads), key
+    for key in ("learning-seed0", "mosaic-seed0", "validation-seed0", "split-seed0"):
+        assert not set(image_keys) & set(tasks[key].reads), key
+    assert "chain.region_border_width" in _reads_of(classification.classify_tile)
+    assert "chain.region_fallback" in _reads_of(learning.train)
+    assert "chain.region_path" in _reads_of(regions.prepare_region_rasters)

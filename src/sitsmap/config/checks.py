@@ -67,7 +67,15 @@ def _sources(config: Config) -> list[str]:
         messages += _ignored(
             user, list(type(user).model_fields), "userFeat", "no chain.user_feat_path"
         )
-    if config.chain.s2_s2c_path is None and config.stac.catalog is None:
+    user = config.user_sensor
+    if user.path is None:
+        messages += _ignored(
+            user, list(type(user).model_fields), "user_sensor", "no user_sensor.path"
+        )
+    if not any(value is not None for value in config.sentinel2_sources.values()):
+        s2 = config.sentinel_2
+        messages += _ignored(s2, list(type(s2).model_fields), "sentinel_2", "no Sentinel-2 source")
+    elif config.chain.s2_s2c_path is None and config.stac.catalog is None:
         messages += _ignored(
             config.sentinel_2,
             ["scl_invalid_classes"],

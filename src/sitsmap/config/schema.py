@@ -192,8 +192,8 @@ class Chain(Section):
         return self
 
 
-class Sentinel2(Section):
-    """``sentinel_2``: the temporal grid and the bands kept."""
+class TemporalGrid(Section):
+    """What every sensor section shares: its own gap-filling grid and date range."""
 
     temporal_resolution: int = Field(
         10, gt=0, description="Days between two dates of the gap-filled grid."
@@ -202,47 +202,51 @@ class Sentinel2(Section):
         None, description="First date of the grid (YYYYMMDD); the common period when omitted."
     )
     end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
-    keep_bands: tuple[str, ...] = Field(
-        SENTINEL2_THEIA.band_names, description="Bands used as features (iota2 order kept)."
-    )
 
     _dates = field_validator("start_date", "end_date", mode="before")(
         classmethod(lambda cls, v: _parse_date(v))
     )
 
-    @field_validator("keep_bands", mode="before")
-    @classmethod
-    def _split_bands(cls, value: Any) -> Any:
-        return value.replace(",", " ").split() if isinstance(value, str) else value
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> TemporalGrid:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError("start_date is after end_date")
+        return self
 
-    @field_validator("keep_bands")
-    @classmethod
-    def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _kept_bands(value, SENTINEL2_THEIA.band_names)
 
+def _split_band_list(value: Any) -> Any:
+    """Accept ``"B2 B3"`` and ``"B2,B3"`` as well as lists."""
+    return value.replace(",", " ").split() if isinstance(value, str) else value
+
+
+class Sentinel2(TemporalGrid):
+    """``sentinel_2``: the temporal grid and the bands kept."""
+
+    keep_bands: tuple[str, ...] = Field(
+        SENTINEL2_THEIA.band_names, description="Bands used as features (iota2 order kept)."
+    )
     scl_invalid_classes: tuple[int, ...] = Field(
         SCL_INVALID_CLASSES,
         description="Sen2Cor scene classes read as invalid (SAFE and STAC products): no "
         "data, saturated, cloud shadow, cloud medium and high probability, thin cirrus.",
     )
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> Sentinel2:
-        if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValueError("start_date is after end_date")
-        return self
+    _split_bands = field_validator("keep_bands", mode="before")(
+        classmethod(lambda cls, v: _split_band_list(v))
+    )
+
+    @field_validator("keep_bands")
+    @classmethod
+    def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _kept_bands(value, SENTINEL2_THEIA.band_names)
 
 
-class Landsat8(Section):
+class Landsat8(TemporalGrid):
     """``landsat8``: the temporal grid, bands and quality bits of Landsat 8/9 (chain.l8_path)."""
 
     temporal_resolution: int = Field(
         16, gt=0, description="Days between two dates of Landsat's own gap-filled grid."
     )
-    start_date: dt.date | None = Field(
-        None, description="First date of the grid (YYYYMMDD); the common period when omitted."
-    )
-    end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
     keep_bands: tuple[str, ...] = Field(
         LANDSAT8.band_names, description="OLI bands used as features (B2 blue to B7 SWIR 2)."
     )
@@ -252,14 +256,9 @@ class Landsat8(Section):
         "cloud shadow, snow.",
     )
 
-    _dates = field_validator("start_date", "end_date", mode="before")(
-        classmethod(lambda cls, v: _parse_date(v))
+    _split_bands = field_validator("keep_bands", mode="before")(
+        classmethod(lambda cls, v: _split_band_list(v))
     )
-
-    @field_validator("keep_bands", mode="before")
-    @classmethod
-    def _split_bands(cls, value: Any) -> Any:
-        return value.replace(",", " ").split() if isinstance(value, str) else value
 
     @field_validator("keep_bands")
     @classmethod
@@ -301,7 +300,7 @@ class Stac(Section):
 _FEATURE_PREFIX = re.compile(r"[a-z][a-z0-9]*")
 
 
-class UserSensor(Section):
+class UserSensor(TemporalGrid):
     """``user_sensor``: one multi-band raster per date that the user made elsewhere.
 
     Sentinel-1 backscatter, an index from another chain, another satellite: the
@@ -328,13 +327,6 @@ class UserSensor(Section):
         description="Values are held as int16 value x scale: keep |value| x scale < 32767.",
     )
     nodata: float = Field(-10000.0, description="No-data value of the rasters (NaN always is).")
-    temporal_resolution: int = Field(10, gt=0, description="Days between two gap-filled dates.")
-    start_date: dt.date | None = Field(None, description="First date of the grid (YYYYMMDD).")
-    end_date: dt.date | None = Field(None, description="Last possible date of the grid (YYYYMMDD).")
-
-    _dates = field_validator("start_date", "end_date", mode="before")(
-        classmethod(lambda cls, v: _parse_date(v))
-    )
 
     @field_validator("name")
     @classmethod
