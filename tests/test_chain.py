@@ -205,7 +205,7 @@ def test_steps_command_lists_state(finished_run, small_world):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].split()[0] == "init" and "done" in lines[0]
-    assert len(lines) == 8
+    assert len(lines) == 9  # the 9 steps, postprocessing included
     assert all(line.split()[2] == "done" for line in lines)
 
 

@@ -9,6 +9,7 @@ from shapely.geometry import box
 from sitsmap.config import load_config
 from sitsmap.pipeline.run import run_crossval
 from sitsmap.vectors.folds import polygon_groups
+from tests.test_crossval_report import check_crossval_report
 
 FAST = (
     "arg_train.sample_selection={sampler: periodic, strategy: constant, strategy.constant.nb: 300}",
@@ -51,6 +52,8 @@ def test_leave_one_tile_out_is_worse_than_same_area(small_world, tmp_path):
     left = set(gpd.read_file(fold.left_out)["sitsmap_pid"])
     learnt = set(gpd.read_file(fold.split(0))["sitsmap_pid"])
     assert left and not left & learnt
+    # the report is the cross-validation's own: per-fold matrices, F-scores, maps side by side
+    check_crossval_report(context.layout.root, list(config.chain.list_tile))
 
 
 def test_unknown_group_field_is_a_clear_error(small_world, tmp_path):

@@ -149,7 +149,7 @@ def test_a_changed_border_width_reruns_only_classification_and_after(world, runs
     assert same.to_run == ()
     wider = plan_chain(_config(world, output, *_straight(1000)))
     steps = {task.step for task in wider.to_run}
-    assert steps == {"classification", "mosaic", "validation"}, wider.describe()
+    assert steps == {"classification", "mosaic", "postprocessing", "validation"}, wider.describe()
 
 
 def _empty_corner(world: Path) -> shapely.Polygon:

@@ -252,6 +252,7 @@ def crossval(
     summary = context.layout.crossval / "summary.txt"
     click.echo(summary.read_text(encoding="utf-8"), nl=False)
     click.echo(f"summary (JSON): {context.layout.crossval / 'summary.json'}")
+    click.echo(f"report:         {context.layout.root / 'report.html'}")
 
 
 @cli.command()
@@ -300,6 +301,44 @@ def report(output_dir: Path) -> None:
     click.echo(f"report: {write_report(output_dir)}")
 
 
+@cli.command("suggest-samples")
+@click.argument("output_dir", metavar="OUTPUT", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--n", "count", default=200, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--min-distance",
+    default=500.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Smallest distance between two points (m).",
+)
+@click.option("--seed", type=int, help="Run whose map is read [default: the first].")
+@click.option(
+    "--measure",
+    type=click.Choice(["margin", "entropy", "least"]),
+    default="margin",
+    show_default=True,
+    help="Uncertainty that ranks the pixels.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="GeoPackage to write [default: OUTPUT/final/suggested_samples_seed_N.gpkg].",
+)
+def suggest_samples(
+    output_dir: Path,
+    count: int,
+    min_distance: float,
+    seed: int | None,
+    measure: str,
+    out: Path | None,
+) -> None:
+    """Where to sample next: OUTPUT's most uncertain pixels, spread apart, as points."""
+    from sitsmap.pipeline.suggestions import suggest_samples as suggest
+
+    path = suggest(output_dir, count, min_distance, seed=seed, measure=measure, out=out)
+    click.echo(f"suggested samples: {path}")
+
+
 @cli.command()
 @click.argument("map_path", metavar="MAP", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("reference", metavar="REFERENCE", type=click.Path(path_type=Path))
@@ -329,13 +368,33 @@ def validate(
 def _echo_outputs(context) -> None:
     layout = context.layout
     for seed in context.config.seeds:
-        if layout.final_map(seed).exists():
-            click.echo(f"map (seed {seed}):  {layout.final_map(seed)}")
+        for kind, label in (
+            ("Classif", "map"),
+            ("Smoothed", "smoothed"),
+            ("Regularised", "regular"),
+        ):
+            if layout.final_map(seed, kind).exists():
+                click.echo(f"{label} (seed {seed}): ".ljust(17) + str(layout.final_map(seed, kind)))
+        if layout.vector_map(seed).exists():
+            click.echo(f"vector (seed {seed}): {layout.vector_map(seed)}")
     if layout.results_txt.exists():
         click.echo(f"results:         {layout.results_txt}")
         click.echo(f"results (JSON):  {layout.results_json}")
+        _echo_accuracy(layout.results_json)
     if (layout.root / "report.html").exists():
         click.echo(f"report:          {layout.root / 'report.html'}")
+
+
+def _echo_accuracy(results_json: Path) -> None:
+    """One line per map: overall accuracy and kappa of the raw and post-processed maps."""
+    from sitsmap.io.jsonfile import read_json
+
+    results = read_json(results_json)
+    maps = {"raw": results, **results.get("post_processing", {})}
+    for name, entry in maps.items():
+        scores = [entry["summary"][key]["mean"] for key in ("oa", "kappa")]
+        oa, kappa = ("-" if value is None else f"{value:.3f}" for value in scores)
+        click.echo(f"OA {name}:".ljust(17) + f"{oa}  kappa {kappa}")
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ DEMO_OVERRIDES = (
     "arg_classification.enable_probability_map=true",
     "python_data_managing.number_of_chunks=4",
     "chain.region_border_width=500",
+    "post_processing.vectorisation.enabled=true",
 )
 """What the demo changes in the generated world's configuration."""
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sitsmap.sensors import LANDSAT8, SENTINEL2_THEIA
 from sitsmap.sensors.landsat import QA_INVALID_BITS
@@ -26,6 +26,7 @@ STEP_NAMES = (
     "learning",
     "classification",
     "mosaic",
+    "postprocessing",
     "validation",
 )
 """The chain's steps, in order (iota2's step groups)."""
@@ -38,6 +39,7 @@ StepName = Literal[
     "learning",
     "classification",
     "mosaic",
+    "postprocessing",
     "validation",
 ]
 
@@ -518,6 +520,118 @@ class ArgClassification(Section):
     enable_probability_map: bool = Field(False, description="Write one probability band per class.")
 
 
+def _odd_window(value: int) -> int:
+    """A window centred on its pixel has an odd side."""
+    if value % 2 == 0:
+        raise ValueError(f"must be odd (the window is centred on the pixel), got {value}")
+    return value
+
+
+OddWindow = Annotated[int, AfterValidator(_odd_window)]
+"""The side of a window centred on its pixel."""
+
+
+class Smoothing(Section):
+    """``post_processing.smoothing``: Bayesian smoothing of the probabilities (sits_smooth)."""
+
+    enabled: bool = Field(True, description="Smooth the probability maps and map the result.")
+    window_size: OddWindow = Field(
+        7, ge=3, description="Side of the square neighbourhood (pixels, odd)."
+    )
+    neighborhood_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Fraction of the neighbourhood's highest logits that estimate the prior.",
+    )
+    smoothness: float | tuple[float, ...] = Field(
+        20.0,
+        description="Prior variance of a pixel's logit: one value, or one per class "
+        "(higher smooths more).",
+    )
+
+    @field_validator("smoothness")
+    @classmethod
+    def _positive(cls, value: float | tuple[float, ...]) -> float | tuple[float, ...]:
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or min(values) <= 0:
+            raise ValueError("must be positive (one value, or one per class)")
+        return value
+
+
+class Regularisation(Section):
+    """``post_processing.regularisation``: majority filter, then a sieve (iota2's first stage)."""
+
+    enabled: bool = Field(True, description="Write the regularised map.")
+    source: Literal["raw", "smoothed"] | None = Field(
+        None,
+        description="Map to regularise: the smoothed map when smoothing is on, else the raw one.",
+    )
+    majority_window: OddWindow = Field(
+        3, ge=1, description="Side of the majority filter's window (pixels, odd; 1: none)."
+    )
+    mmu: float = Field(
+        10.0, ge=0, description="Minimum mapping unit: smaller patches take a neighbour's class."
+    )
+    mmu_unit: Literal["pixels", "ha"] = Field("pixels", description="Unit of mmu.")
+
+
+class Vectorisation(Section):
+    """``post_processing.vectorisation``: the regularised map as polygons (iota2's OSO vector)."""
+
+    enabled: bool = Field(False, description="Write the vector map (GeoPackage and GeoParquet).")
+    douglas: float = Field(
+        10.0,
+        ge=0,
+        description="Simplification tolerance (m of chain.proj; 0: pixel edges). GEOS's "
+        "coverage simplification (Visvalingam-Whyatt) keeps shared edges: a vertex goes when "
+        "its triangle's area is below the tolerance squared.",
+    )
+
+
+class Uncertainty(Section):
+    """``post_processing.uncertainty``: uncertainty maps from the probabilities (sits)."""
+
+    enabled: bool = Field(True, description="Write the uncertainty maps.")
+    types: tuple[Literal["entropy", "margin", "least"], ...] = Field(
+        ("entropy", "margin", "least"),
+        min_length=1,
+        description="entropy (normalised), margin (1 − first + second), least (1 − first).",
+    )
+
+
+class PostProcessing(Section):
+    """``post_processing`` (sits and iota2's vectorisation builder): products after the map."""
+
+    smoothing: Smoothing = Field(default_factory=Smoothing)
+    regularisation: Regularisation = Field(default_factory=Regularisation)
+    vectorisation: Vectorisation = Field(default_factory=Vectorisation)
+    uncertainty: Uncertainty = Field(default_factory=Uncertainty)
+    block_size: int = Field(
+        1024, ge=64, description="Side of the square blocks the mosaics are streamed in (pixels)."
+    )
+
+    @property
+    def any(self) -> bool:
+        """Whether any product is on."""
+        return any(
+            part.enabled
+            for part in (self.smoothing, self.regularisation, self.vectorisation, self.uncertainty)
+        )
+
+    @property
+    def needs_probabilities(self) -> bool:
+        """Whether a product reads the probability maps."""
+        return self.smoothing.enabled or self.uncertainty.enabled or self.vectorisation.enabled
+
+    @property
+    def regularisation_source(self) -> Literal["raw", "smoothed"]:
+        """The map regularisation reads."""
+        if self.regularisation.source is not None:
+            return self.regularisation.source
+        return "smoothed" if self.smoothing.enabled else "raw"
+
+
 class PythonDataManaging(Section):
     """``python_data_managing``: how tiles are streamed."""
 
@@ -577,6 +691,7 @@ class Config(Section):
     user_sensor: UserSensor = Field(default_factory=UserSensor)
     arg_train: ArgTrain = Field(default_factory=ArgTrain)
     arg_classification: ArgClassification = Field(default_factory=ArgClassification)
+    post_processing: PostProcessing = Field(default_factory=PostProcessing)
     python_data_managing: PythonDataManaging = Field(default_factory=PythonDataManaging)
     task_retry_limits: TaskRetryLimits = Field(default_factory=TaskRetryLimits)
     scheduling: Scheduling = Field(default_factory=Scheduling)
@@ -635,6 +750,31 @@ class Config(Section):
                 "or lightgbm"
             )
         return self
+
+    @model_validator(mode="after")
+    def _post_processing_inputs(self) -> Config:
+        post = self.post_processing
+        smoothed = post.regularisation_source == "smoothed"
+        if post.regularisation.enabled and smoothed and not post.smoothing.enabled:
+            raise ValueError(
+                "post_processing.regularisation.source is smoothed but "
+                "post_processing.smoothing.enabled is false: turn smoothing on or set "
+                "the source to raw"
+            )
+        if post.vectorisation.enabled and not post.regularisation.enabled:
+            raise ValueError(
+                "post_processing.vectorisation polygonises the regularised map: "
+                "set post_processing.regularisation.enabled: true"
+            )
+        return self
+
+    @property
+    def probability_maps(self) -> bool:
+        """Whether classification writes probability maps (asked for, or read by a product)."""
+        return (
+            self.arg_classification.enable_probability_map
+            or self.post_processing.needs_probabilities
+        )
 
     @property
     def sentinel2_sources(self) -> dict[str, object]:

@@ -139,3 +139,42 @@ def _declared_geometry_type(frame: gpd.GeoDataFrame) -> dict[str, str]:
     if types and types <= {"Polygon", "MultiPolygon"}:
         return {"geometry_type": "MultiPolygon" if "MultiPolygon" in types else "Polygon"}
     return {}
+
+
+def write_vector_map(
+    frame: gpd.GeoDataFrame,
+    gpkg_path: PathLike,
+    parquet_path: PathLike | None = None,
+    layer: str = "vector_map",
+) -> None:
+    """Write the vector map as a GeoPackage and, optionally, a GeoParquet file.
+
+    Each file is written under a temporary name beside its final one and renamed
+    once complete (:func:`write_vector`), so a reader never sees half a map.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        The polygons and their statistics (see
+        :meth:`sitsmap.postprocessing.vectorise.VectorMapBuilder.polygons`).
+    gpkg_path : str or PathLike
+        The GeoPackage, written through pyogrio; must end with ``.gpkg``.
+    parquet_path : str or PathLike, optional
+        The GeoParquet file (``GeoDataFrame.to_parquet``); must end with ``.parquet``.
+    layer : str, default "vector_map"
+        The GeoPackage layer's name.
+
+    Raises
+    ------
+    InputDataError
+        If a path does not have its format's extension.
+    """
+    paths = [(Path(gpkg_path), ".gpkg")]
+    if parquet_path is not None:
+        paths.append((Path(parquet_path), ".parquet"))
+    for path, suffix in paths:
+        if path.suffix.lower() != suffix:
+            raise InputDataError(f"the vector map's file must end with {suffix}", path)
+    write_vector(frame, gpkg_path, layer=layer)
+    if parquet_path is not None:
+        write_vector(frame, parquet_path)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from sitsmap.config.schema import Config
+from sitsmap.config.schema import Config, PostProcessing
 from sitsmap.pipeline.preflight import configured_regions
 from sitsmap.pipeline.steps import (
     classification,
@@ -19,6 +19,7 @@ from sitsmap.pipeline.steps import (
     init,
     learning,
     mosaic,
+    postprocessing,
     preprocessing,
     sampling,
     split,
@@ -35,7 +36,14 @@ def build_tasks(config: Config) -> list[Task]:
     regions = configured_regions(config)
     tasks = _shared_tasks(tiles, regions is not None)
     for seed in seeds:
-        tasks += _seed_tasks(tiles, seed, regions=regions, fallback=config.chain.region_fallback)
+        tasks += _seed_tasks(
+            tiles,
+            seed,
+            regions=regions,
+            fallback=config.chain.region_fallback,
+            post=config.post_processing,
+            with_probabilities=config.probability_maps,
+        )
     summary_needs = tuple(f"validation-seed{seed}" for seed in seeds)
     if config.chain.merge_final_classifications:
         fused_from = tuple(f"mosaic-seed{seed}" for seed in seeds)
@@ -77,7 +85,14 @@ def build_crossval_tasks(
     for fold in folds:
         for seed in seeds:
             tasks += _seed_tasks(
-                tiles, seed, fold, group_field, regions, config.chain.region_fallback
+                tiles,
+                seed,
+                fold,
+                group_field,
+                regions,
+                config.chain.region_fallback,
+                config.post_processing,
+                config.probability_maps,
             )
         summaries.append(f"validation-summary{fold_suffix(fold)}")
         tasks.append(
@@ -139,6 +154,8 @@ def _seed_tasks(
     group_field: str | None = None,
     regions: list[str] | None = None,
     fallback: str = "global",
+    post: PostProcessing | None = None,
+    with_probabilities: bool = False,
 ) -> list[Task]:
     s = f"seed{seed}"
     at = fold_suffix(fold)
@@ -161,6 +178,11 @@ def _seed_tasks(
             )
         )
     regional = {"regional": True} if regions else {}
+    post = post or PostProcessing()
+    # whether probability maps are written is derived from several keys: it is an
+    # argument, so that switching one product off while another still reads them
+    # does not redo the classification
+    probabilities = {"probabilities": True} if with_probabilities else {}
     tasks.append(
         task(
             f"sampling-selection-{s}",
@@ -204,7 +226,7 @@ def _seed_tasks(
                 f"classification-{tile}-{s}",
                 "classification",
                 classification.classify_tile,
-                {"tile": tile, "seed": seed, **regional},
+                {"tile": tile, "seed": seed, **regional, **probabilities},
                 [*learnt, f"preprocessing-{tile}"],
             )
         )
@@ -213,17 +235,39 @@ def _seed_tasks(
             f"mosaic-{s}",
             "mosaic",
             mosaic.mosaic_seed,
-            {"seed": seed},
+            {"seed": seed, **probabilities},
             [f"classification-{tile}-{s}{at}" for tile in tiles],
         )
     )
+    validation_needs = [f"mosaic-{s}{at}", f"split-{s}{at}"]
+    if post.smoothing.enabled or post.regularisation.enabled or post.uncertainty.enabled:
+        tasks.append(
+            task(
+                f"postprocessing-{s}",
+                "postprocessing",
+                postprocessing.post_process,
+                {"seed": seed},
+                [f"mosaic-{s}{at}"],
+            )
+        )
+        validation_needs.append(f"postprocessing-{s}{at}")
+    if post.vectorisation.enabled:
+        tasks.append(
+            task(
+                f"vectorisation-{s}",
+                "postprocessing",
+                postprocessing.vectorise,
+                {"seed": seed},
+                [f"postprocessing-{s}{at}"],
+            )
+        )
     tasks.append(
         task(
             f"validation-{s}",
             "validation",
             validation.validate_seed,
             {"seed": seed},
-            [f"mosaic-{s}{at}", f"split-{s}{at}"],
+            validation_needs,
         )
     )
     return tasks
@@ -281,9 +325,26 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (
         classification,
         "classify_tile",
-        ("arg_classification", "chain.region_border_width", *_FEATURES, *_NOMENCLATURE),
+        ("chain.region_border_width", *_FEATURES, *_NOMENCLATURE),
     ),
-    (mosaic, "mosaic_seed", ("arg_classification", *_MAP_GRID, *_NOMENCLATURE)),
+    (mosaic, "mosaic_seed", (*_MAP_GRID, *_NOMENCLATURE)),
+    (
+        postprocessing,
+        "post_process",
+        (
+            "post_processing.smoothing",
+            "post_processing.regularisation",
+            "post_processing.uncertainty",
+            "post_processing.vectorisation.enabled",
+            "chain.spatial_resolution",
+            *_NOMENCLATURE,
+        ),
+    ),
+    (
+        postprocessing,
+        "vectorise",
+        ("post_processing.vectorisation", "post_processing.regularisation", *_NOMENCLATURE),
+    ),
     (
         mosaic,
         "fuse_runs",
@@ -295,7 +356,17 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
             *_NOMENCLATURE,
         ),
     ),
-    (validation, "validate_seed", ("chain.data_field", *_MAP_GRID, *_NOMENCLATURE)),
+    (
+        validation,
+        "validate_seed",
+        (
+            "chain.data_field",
+            "post_processing.smoothing.enabled",
+            "post_processing.regularisation.enabled",
+            *_MAP_GRID,
+            *_NOMENCLATURE,
+        ),
+    ),
     (validation, "validate_fusion", ("chain.data_field", *_MAP_GRID, *_NOMENCLATURE)),
     (
         validation,
@@ -304,10 +375,12 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
             "arg_train.runs",
             "arg_train.random_seed",
             "chain.merge_final_classifications",
+            "post_processing.smoothing.enabled",
+            "post_processing.regularisation.enabled",
             *_NOMENCLATURE,
         ),
     ),
-    (crossval, "summarise_folds", ("arg_train.runs", "arg_train.random_seed")),
+    (crossval, "summarise_folds", ("arg_train.runs", "arg_train.random_seed", *_NOMENCLATURE)),
 )
 """(module, function name, configuration keys read): looked up by name, so that a
 function replaced at run time (a test's stand-in) keeps its task's declaration."""

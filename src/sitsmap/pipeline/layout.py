@@ -224,8 +224,20 @@ class OutputLayout:
         return self.runs / "final"
 
     def final_map(self, seed: int, kind: str = "Classif") -> Path:
-        """A mosaic: ``kind`` is Classif, Confidence or ProbabilityMap."""
+        """A final map of run ``seed``.
+
+        ``kind`` is Classif, Confidence or ProbabilityMap (the mosaics), Smoothed,
+        SmoothedProbabilityMap, Regularised or Uncertainty_<measure> (post-processing).
+        """
         return self.final / f"{kind}_Seed_{seed}.tif"
+
+    def vector_map(self, seed: int, suffix: str = ".gpkg") -> Path:
+        """The vector map of run ``seed`` (``.gpkg`` or ``.parquet``)."""
+        return self.final / f"VectorMap_Seed_{seed}{suffix}"
+
+    def suggested_samples(self, seed: int) -> Path:
+        """Where ``sitsmap suggest-samples`` writes its points by default."""
+        return self.final / f"suggested_samples_seed_{seed}.gpkg"
 
     @property
     def left_out(self) -> Path:

@@ -4,6 +4,10 @@
 (:mod:`sitsmap.report.gather`), builds the page from that data
 (:mod:`sitsmap.report.html`, figures from :mod:`sitsmap.report.figures`) and
 writes it atomically. Sections whose outputs are missing say so.
+
+The output tree of a spatial cross-validation (``sitsmap crossval``), which holds
+no plain run, gets the cross-validation report instead
+(:mod:`sitsmap.report.crossval`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.atomic import write_text
+from sitsmap.report.crossval import collect_crossval, is_crossval, render_crossval_report
 from sitsmap.report.gather import collect
 from sitsmap.report.html import render_report
 
@@ -27,6 +32,9 @@ REPORT_NAME = "report.html"
 
 def write_report(output_dir: str | os.PathLike[str]) -> Path:
     """Write ``OUTPUT_DIR/report.html`` from the outputs of a (possibly partial) run.
+
+    A cross-validation's tree (``crossval/summary.json`` and no ``final/results.json``)
+    gets the cross-validation report.
 
     Parameters
     ----------
@@ -47,6 +55,9 @@ def write_report(output_dir: str | os.PathLike[str]) -> Path:
     if not root.is_dir():
         raise InputDataError("not a directory (expected a run's output_path)", root)
     path = root / REPORT_NAME
-    write_text(path, render_report(collect(root)))
+    if is_crossval(root):
+        write_text(path, render_crossval_report(collect_crossval(root)))
+    else:
+        write_text(path, render_report(collect(root)))
     LOGGER.info("report written to %s", path)
     return path

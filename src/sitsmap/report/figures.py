@@ -7,10 +7,13 @@ global state) and encoded in memory: nothing here touches a file.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import math
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
@@ -22,11 +25,15 @@ from sitsmap.validation.figures import confusion_figure
 from sitsmap.validation.metrics import ClassificationMetrics
 
 __all__ = [
+    "agreement_rgba",
     "class_map_rgba",
     "class_scores_figure",
     "confusion_png",
     "figure_png",
+    "figure_rgba",
+    "fold_frames",
     "history_pngs",
+    "place_panel_figure",
     "region_map_figure",
     "rgba_png",
 ]
@@ -75,6 +82,28 @@ def class_map_rgba(classes: np.ndarray, nomenclature: Nomenclature, nodata: int)
     palette = np.array([(*nomenclature.color(code), 255) for code in codes.tolist()], np.uint8)
     palette[codes == nodata] = (0, 0, 0, 0)
     return palette.reshape(-1, 4)[inverse.reshape(classes.shape)]
+
+
+def agreement_rgba(counts: np.ndarray, folds: int) -> np.ndarray:
+    """Colour the number of folds agreeing per pixel (viridis, 1 to ``folds``); 0 transparent.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``(rows, cols)`` folds agreeing with each pixel's majority class.
+    folds : int
+        The number of folds (the brightest colour).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 4)`` uint8 RGBA.
+    """
+    top = max(folds, int(counts.max(initial=0)), 1)
+    levels = (np.arange(top + 1) - 0.5) / max(top - 0.5, 1e-9)
+    palette = (colormaps["viridis"](np.clip(levels, 0, 1)) * 255).astype(np.uint8)
+    palette[0] = (0, 0, 0, 0)
+    return palette[counts]
 
 
 def region_map_figure(
@@ -198,3 +227,141 @@ def _plain(text: str) -> str:
 def _plain_names(nomenclature: Nomenclature) -> Nomenclature:
     names = {code: _plain(name) for code, name in nomenclature.names.items()}
     return Nomenclature(names=names, colors=nomenclature.colors)
+
+
+# --- cross-validation: the folds' maps at one place -----------------------------------
+
+
+def place_panel_figure(
+    windows: Mapping[str, np.ndarray],
+    agreement: np.ndarray | None,
+    nomenclature: Nomenclature,
+    nodata: int,
+    title: str,
+    lines: Sequence[np.ndarray] = (),
+) -> Figure:
+    """Small multiples: each fold's map over one place, same extent, and their agreement.
+
+    Parameters
+    ----------
+    windows : mapping of str to numpy.ndarray
+        Each fold's ``(rows, cols)`` class codes over the place, by left-out group.
+    agreement : numpy.ndarray, optional
+        Folds agreeing with the majority class over the place, drawn last.
+    nomenclature : Nomenclature
+        Colours and names of the classes (legend of the classes shown).
+    nodata : int
+        Code of pixels without a class (transparent).
+    title : str
+        Title of the figure.
+    lines : sequence of numpy.ndarray
+        ``(points, 2)`` pixel ``(x, y)`` polylines drawn over every map (tile borders).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    count = len(windows) + (agreement is not None)
+    columns = min(count, 5)
+    rows = -(-count // columns)
+    figure = Figure(figsize=(2.6 * columns + 0.4, 2.7 * rows + 1.0), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes in grid.flat:
+        axes.set_axis_off()
+    for axes, (fold, classes) in zip(grid.flat, windows.items(), strict=False):
+        axes.imshow(class_map_rgba(classes, nomenclature, nodata), interpolation="nearest")
+        axes.set_title(f"{_plain(str(fold))} left out", fontsize="small")
+        _draw_lines(axes, lines)
+    if agreement is not None:
+        _draw_agreement(figure, grid.flat[len(windows)], agreement, len(windows))
+    _class_legend(figure, windows.values(), nomenclature, nodata)
+    figure.suptitle(_plain(title))
+    return figure
+
+
+def _draw_lines(axes, lines: Sequence[np.ndarray]) -> None:
+    """Draw tile borders as dashed lines, without changing the image's extent."""
+    limits = axes.get_xlim(), axes.get_ylim()
+    for line in lines:
+        axes.plot(line[:, 0], line[:, 1], color="white", linewidth=1.6)
+        axes.plot(line[:, 0], line[:, 1], color="black", linewidth=0.9, linestyle="--")
+    axes.set_xlim(limits[0])
+    axes.set_ylim(limits[1])
+
+
+def _draw_agreement(figure: Figure, axes, agreement: np.ndarray, folds: int) -> None:
+    shown = np.ma.masked_equal(agreement, 0)
+    image = axes.imshow(shown, cmap="viridis", vmin=0.5, vmax=folds + 0.5, interpolation="nearest")
+    axes.set_title("folds agreeing", fontsize="small")
+    bar = figure.colorbar(image, ax=axes, shrink=0.8, ticks=range(1, folds + 1))
+    bar.ax.tick_params(labelsize="small")
+
+
+def _class_legend(
+    figure: Figure,
+    maps: Iterable[np.ndarray],
+    nomenclature: Nomenclature,
+    nodata: int,
+    columns: int = 4,
+) -> None:
+    codes = sorted({int(c) for m in maps for c in np.unique(m).tolist()} - {nodata})
+    handles = [
+        Patch(
+            facecolor=np.array(nomenclature.color(code)) / 255,
+            edgecolor="0.3",
+            label=f"{code} {_plain(nomenclature.name(code))}",
+        )
+        for code in codes
+    ]
+    if handles:
+        figure.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(columns, len(handles)),
+            fontsize="small",
+            frameon=False,
+        )
+
+
+def fold_frames(
+    windows: Mapping[str, np.ndarray], nomenclature: Nomenclature, nodata: int, title: str
+) -> list[np.ndarray]:
+    """One image per fold of its map over one place, all the same size (an animation).
+
+    Parameters
+    ----------
+    windows : mapping of str to numpy.ndarray
+        Each fold's ``(rows, cols)`` class codes over the place, by left-out group.
+    nomenclature : Nomenclature
+        Colours and names of the classes.
+    nodata : int
+        Code of pixels without a class.
+    title : str
+        Shown above every frame.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``(rows, cols, 4)`` uint8 RGBA images.
+    """
+    frames = []
+    codes = {int(c) for m in windows.values() for c in np.unique(m).tolist()} - {nodata}
+    height = 6.2 + 0.2 * math.ceil(len(codes) / 2)
+    for number, (fold, classes) in enumerate(windows.items(), start=1):
+        figure = Figure(figsize=(6.0, height), layout="constrained")
+        axes = figure.subplots()
+        axes.imshow(class_map_rgba(classes, nomenclature, nodata), interpolation="nearest")
+        axes.set_axis_off()
+        axes.set_title(f"fold {number}/{len(windows)}: {_plain(str(fold))} left out")
+        _class_legend(figure, windows.values(), nomenclature, nodata, columns=2)
+        figure.suptitle(textwrap.fill(_plain(title), 70), fontsize="small")
+        frames.append(figure_rgba(figure))
+    return frames
+
+
+def figure_rgba(figure: Figure, dpi: int = DPI) -> np.ndarray:
+    """Draw ``figure`` at its own size (no tight crop) into an ``(rows, cols, 4)`` uint8 image."""
+    figure.set_dpi(dpi)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()

@@ -83,6 +83,7 @@ class Accuracy:
     summary: dict[str, Any]
     fusion: dict[str, Any] | None
     area_adjusted: dict[str, Any] | None
+    post_processing: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,7 @@ def _accuracy_of(document: dict[str, Any], path: Path) -> Accuracy:
         summary=document.get("summary") or {},
         fusion=document.get("fusion"),
         area_adjusted=document.get("area_adjusted"),
+        post_processing=document.get("post_processing"),
     )
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sitsmap import __version__
 from sitsmap.report.gather import ReportData
 from sitsmap.report.markup import Html, esc, join, missing, tag
 from sitsmap.report.sections import missing_sections, page_sections
 
-__all__ = ["render_report"]
+__all__ = ["page_header", "render_page", "render_report"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,10 +99,40 @@ def render_report(data: ReportData, generated: dt.datetime | None = None) -> str
         One self-contained HTML5 document.
     """
     when = (generated or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    page = page_sections(data)
-    sections = [_build(key, title, build, data) for key, (title, build) in page.items()]
-    body = join([_header(data, when), _nav(page), tag("main", join([_banner(data), *sections]))])
-    title = f"sitsmap report \u2013 {data.output_dir.name}"
+    return render_page(
+        f"sitsmap report \u2013 {data.output_dir.name}",
+        _header(data, when),
+        page_sections(data),
+        data,
+        _banner(data),
+    )
+
+
+def render_page(
+    title: str,
+    header: Html,
+    page: dict[str, tuple[str, Callable[[Any], Html]]],
+    data: Any,
+    banner: str = "",
+) -> str:
+    """Return a self-contained HTML document: header, table of contents, banner, sections.
+
+    Parameters
+    ----------
+    title : str
+        The document's title.
+    header : Html
+        The page's ``<header>`` (see :func:`page_header`).
+    page : dict
+        Title and builder of each section, by anchor, in page order; a builder
+        takes ``data`` and returns the section.
+    data : object
+        What the sections show.
+    banner : str
+        HTML shown above the sections (what is missing), if any.
+    """
+    sections = [_build(key, heading, build, data) for key, (heading, build) in page.items()]
+    body = join([header, _nav(page), tag("main", join([Html(banner), *sections]))])
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -111,7 +142,12 @@ def render_report(data: ReportData, generated: dt.datetime | None = None) -> str
     )
 
 
-def _build(key: str, title: str, build: Callable[[ReportData], Html], data: ReportData) -> Html:
+def page_header(heading: str, meta: Html) -> Html:
+    """The page's ``<header>``: a heading and a line about the run."""
+    return tag("header", join([tag("h1", heading), tag("div", meta, class_="meta")]))
+
+
+def _build(key: str, title: str, build: Callable[[Any], Html], data: Any) -> Html:
     """Build one section; an output whose content cannot be shown only costs its section."""
     try:
         return build(data)
@@ -127,12 +163,10 @@ def _header(data: ReportData, when: str) -> Html:
         f"Output directory <code>{esc(data.output_dir)}</code> \u00b7 runs (seeds): {esc(runs)}"
         f" \u00b7 generated {esc(when)} by sitsmap {esc(__version__)}"
     )
-    return tag(
-        "header", join([tag("h1", "sitsmap land-cover report"), tag("div", meta, class_="meta")])
-    )
+    return page_header("sitsmap land-cover report", meta)
 
 
-def _nav(page: dict[str, tuple[str, Callable[[ReportData], Html]]]) -> Html:
+def _nav(page: dict[str, tuple[str, Callable[[Any], Html]]]) -> Html:
     links = (tag("a", title, href=f"#{key}") for key, (title, _) in page.items())
     return tag("nav", join(links, ""))
 

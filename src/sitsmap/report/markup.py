@@ -124,9 +124,20 @@ def missing(reason: str) -> Html:
 
 def png_img(png: bytes, alt: str, css_class: str | None = None, style: str | None = None) -> Html:
     """An ``<img>`` embedding ``png`` as a base64 data URI."""
-    data = base64.b64encode(png).decode("ascii")
+    return data_img(png, "image/png", alt, css_class, style)
+
+
+def data_img(
+    content: bytes,
+    mime: str,
+    alt: str,
+    css_class: str | None = None,
+    style: str | None = None,
+) -> Html:
+    """An ``<img>`` embedding ``content`` (of media type ``mime``) as a base64 data URI."""
+    data = base64.b64encode(content).decode("ascii")
     return Html(
-        f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"'
+        f'<img src="data:{mime};base64,{data}" alt="{html.escape(alt, quote=True)}"'
         + (f' class="{css_class}"' if css_class else "")
         + (f' style="{html.escape(style, quote=True)}"' if style else "")
         + ">"
@@ -150,12 +161,18 @@ def table(
     rows: Iterable[Sequence[Any]],
     foot: Sequence[Sequence[Any]] = (),
     css_class: str = "data",
+    groups: Sequence[tuple[Any, int]] = (),
 ) -> Html:
     """A table; cells that are not :class:`Html` are escaped.
 
     A cell may be a ``(content, attributes)`` pair to set e.g. a style.
+    ``groups`` adds a heading row above ``head``: ``(label, columns spanned)`` cells.
     """
-    header = tag("thead", tag("tr", join(tag("th", cell) for cell in head)))
+    lines = [tag("tr", join(tag("th", cell) for cell in head))]
+    if groups:
+        spans = (tag("th", label, colspan=span) for label, span in groups)
+        lines.insert(0, tag("tr", join(spans, "")))
+    header = tag("thead", join(lines))
     body = tag("tbody", join(_row(cells) for cells in rows))
     footer = tag("tfoot", join(_row(cells) for cells in foot)) if foot else Html("")
     return tag("table", Html(header + body + footer), class_=css_class)

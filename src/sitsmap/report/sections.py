@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sitsmap.config.schema import STEP_NAMES
 from sitsmap.learning.deep.history import CRITERIA
@@ -145,6 +146,8 @@ def _runs_table(accuracy: Accuracy, summary: dict[str, Any]) -> Html:
         foot.append([f"mean of {runs} runs", *means, ""])
     if accuracy.fusion:
         foot.append(_fusion_row(accuracy.fusion))
+    for kind, report in (accuracy.post_processing or {}).items():
+        foot.append(_post_processed_row(kind, report, runs))
     head = ["Run", *(label for _, label in _GLOBAL_SCORES), "Validation pixels"]
     return table(head, rows, foot)
 
@@ -155,6 +158,14 @@ def _fusion_row(fusion: dict[str, Any]) -> list[Any]:
     pixels = fusion.get("confusion")
     total = count(float(np.asarray(pixels).sum())) if pixels is not None else ""
     return ["fusion of runs", *cells, total]
+
+
+def _post_processed_row(kind: str, report: dict[str, Any], runs: int) -> list[Any]:
+    """A post-processed map's scores on the same validation polygons (mean over runs)."""
+    summary = report["summary"]
+    cells = (mean_ci(summary[key], runs=runs) for key, _ in _GLOBAL_SCORES)
+    pixels = sum(np.asarray(entry["confusion"]).sum() for entry in report["seeds"]) / runs
+    return [f"{kind} map", *cells, count(float(pixels))]
 
 
 # --- map ----------------------------------------------------------------------------
@@ -500,6 +511,11 @@ def time_section(data: ReportData) -> Html:
     times = data.step_times
     if isinstance(times, Missing):
         return _section("time", missing(times.reason))
+    return _section("time", *time_parts(times))
+
+
+def time_parts(times: pd.DataFrame) -> list[Html]:
+    """The step time table and its notes (see :func:`~sitsmap.report.gather.collect`)."""
     total = float(times["seconds"].sum())
     longest = max(float(times["seconds"].max()), 1e-9)
     rows = [
@@ -515,7 +531,7 @@ def time_section(data: ReportData) -> Html:
     foot = [["Total", count(times["tasks"].sum()), duration(total), "", ""]]
     head = ["Step", "Tasks done", "Task time (sum)", "Share", ""]
     span = float(times["end"].max() - times["start"].min())
-    parts: list[Any] = [
+    parts: list[Html] = [
         table(head, rows, foot),
         tag(
             "p",
@@ -527,7 +543,7 @@ def time_section(data: ReportData) -> Html:
     not_run = [step for step in STEP_NAMES if step not in times.index]
     if not_run:
         parts.append(tag("p", f"No task completed in: {', '.join(not_run)}.", class_="note"))
-    return _section("time", *parts)
+    return parts
 
 
 def _bar(fraction: float) -> Html:

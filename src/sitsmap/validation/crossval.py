@@ -32,7 +32,7 @@ def pooled_metrics(records: Sequence[Mapping]) -> ClassificationMetrics:
 def fold_entry(
     left_out: str, same_area: ClassificationMetrics, left_out_area: ClassificationMetrics
 ) -> dict:
-    """One fold of ``summary.json``."""
+    """One fold of ``summary.json``: scores, per-class scores and the pooled confusion matrix."""
     return {
         "left_out": left_out,
         "same_area": _scores(same_area),
@@ -75,6 +75,13 @@ def summary_text(document: dict) -> str:
             for m, v in document["summary"][area].items()
         ]
         lines.append(f"{area:<14} mean ± std over folds: " + ", ".join(parts))
+    agreement = (document.get("agreement") or {}).get("all_agree_fraction")
+    if agreement is not None:
+        lines += [
+            "",
+            f"The folds' maps all agree on {100 * agreement:.1f} % of the pixels they all "
+            "classify (per pixel: agreement.tif).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -102,6 +109,8 @@ def _scores(metrics: ClassificationMetrics) -> dict:
         "kappa": _number(metrics.kappa),
         "mean_fscore": _number(metrics.mean_fscore),
         "per_class": per_class_scores(metrics),
+        "labels": [int(code) for code in metrics.labels],
+        "confusion": np.asarray(metrics.confusion).astype(np.int64).tolist(),
     }
 
 

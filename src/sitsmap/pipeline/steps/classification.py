@@ -47,8 +47,17 @@ that predicting needs (32 MB for 481 features), where a whole window's copy woul
 double the window's memory."""
 
 
-def classify_tile(context: RunContext, tile: str, seed: int, regional: bool = False) -> None:
+def classify_tile(
+    context: RunContext,
+    tile: str,
+    seed: int,
+    regional: bool = False,
+    probabilities: bool | None = None,
+) -> None:
     """Write the class, confidence and (optionally) probability maps of ``tile``.
+
+    ``probabilities`` says whether to write the probability maps; when omitted,
+    whether the configuration asks for them or a post-processing product reads them.
 
     With ``regional``, each pixel is classified by its eco-region's model, blended
     with the neighbouring regions' models within ``chain.region_border_width`` of a
@@ -61,7 +70,7 @@ def classify_tile(context: RunContext, tile: str, seed: int, regional: bool = Fa
     codes = models.codes
     series = tile_stack(context, tile, acquisitions)
     grid = series.grid
-    with_probabilities = context.config.arg_classification.enable_probability_map
+    with_probabilities = context.config.probability_maps if probabilities is None else probabilities
     outputs = {
         "Classif": (1, class_dtype(codes), NODATA_CLASS),
         "Confidence": (1, np.uint8, CONFIDENCE_NODATA),

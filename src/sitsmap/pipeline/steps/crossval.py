@@ -1,11 +1,29 @@
-"""Cross-validation summary: every fold's same-area and left-out accuracy, side by side."""
+"""Cross-validation summary: every fold's accuracy side by side, and how their maps differ."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import geopandas as gpd
+
+from sitsmap.io.animation import save_gif
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
+from sitsmap.io.finishing import finish_raster
 from sitsmap.io.jsonfile import read_json, write_json
+from sitsmap.io.raster import read_raster
+from sitsmap.io.vector import read_vector
+from sitsmap.nomenclature import Nomenclature
 from sitsmap.pipeline.context import RunContext
+from sitsmap.report.figures import fold_frames, place_panel_figure
+from sitsmap.report.fold_maps import (
+    FoldComparison,
+    Place,
+    border_lines,
+    class_groups,
+    compare_fold_maps,
+    place_windows,
+)
 from sitsmap.validation.crossval import (
     fold_entry,
     fscore_figure,
@@ -14,11 +32,16 @@ from sitsmap.validation.crossval import (
     summary_text,
 )
 
+AGREEMENT = "agreement.tif"
+"""The folds' agreement raster, in ``crossval/``."""
+
 
 def summarise_folds(context: RunContext, folds: list[str]) -> None:
-    """Write ``crossval/summary.json``, ``summary.txt`` and the F-score figure.
+    """Write ``crossval/summary.json``, ``summary.txt``, the figures and the agreement raster.
 
-    Each fold's scores pool the confusion matrices of its runs.
+    Each fold's scores pool the confusion matrices of its runs. The folds' maps
+    (of the first seed) are compared: their agreement, and panels of them at a
+    tile border, a city and a crop area, and an animation where they disagree most.
     """
     entries = []
     for fold in folds:
@@ -29,7 +52,98 @@ def summarise_folds(context: RunContext, folds: list[str]) -> None:
         ]
         entries.append(fold_entry(fold, pooled_metrics(same), pooled_metrics(out)))
     document = summary_document(entries)
+    document.update(compare_maps(context, folds))
     crossval = context.layout.crossval
     write_json(crossval / "summary.json", document)
     write_text(crossval / "summary.txt", summary_text(document))
     save_figure(fscore_figure(document), crossval / "fscore_per_fold.png")
+
+
+def compare_maps(context: RunContext, folds: list[str]) -> dict:
+    """Compare the folds' maps; the ``agreement``, ``places`` and ``animation`` of the summary.
+
+    Paths in the returned document are relative to ``crossval/``.
+    """
+    seed = context.config.seeds[0]
+    crossval = context.layout.crossval
+    maps = {fold: context.layout.for_fold(fold).final_map(seed) for fold in folds}
+    nomenclature = context.nomenclature
+    envelopes = _envelopes(context)
+    comparison = compare_fold_maps(
+        maps, crossval / AGREEMENT, class_groups(nomenclature), envelopes
+    )
+    finish_raster(crossval / AGREEMENT, "classes", threads=context.threads)  # counts: majority
+    places = [
+        {
+            **place.document(comparison.grid),
+            "panel": _panel(maps, comparison, place, envelopes, context),
+        }
+        for place in _shown(comparison)
+    ]
+    return {
+        "agreement": {**comparison.document(), "seed": seed, "raster": AGREEMENT},
+        "places": places,
+        "animation": {
+            "place": comparison.animated.name,
+            "path": _animation(maps, comparison, nomenclature, crossval),
+        },
+    }
+
+
+def _shown(comparison: FoldComparison) -> list[Place]:
+    """The places to draw: the chosen ones, and the animated one if it is not among them."""
+    if comparison.animated in comparison.places:
+        return list(comparison.places)
+    return [*comparison.places, comparison.animated]
+
+
+def _panel(
+    maps: dict[str, Path],
+    comparison: FoldComparison,
+    place: Place,
+    envelopes: gpd.GeoSeries | None,
+    context: RunContext,
+) -> str:
+    """Draw the folds' maps over ``place``; the panel's path relative to ``crossval/``."""
+    crossval = context.layout.crossval
+    agreement = read_raster(crossval / AGREEMENT, window=place.window, bands=1)
+    lines = [] if envelopes is None else border_lines(envelopes, comparison.grid, place)
+    figure = place_panel_figure(
+        place_windows(maps, place),
+        agreement,
+        context.nomenclature,
+        comparison.nodata,
+        _title(place, comparison),
+        lines,
+    )
+    # files beside the folds' folders: a sub-folder could bear a fold's name
+    relative = f"place_{place.name}.png"
+    save_figure(figure, crossval / relative, dpi=100)
+    return relative
+
+
+def _animation(
+    maps: dict[str, Path], comparison: FoldComparison, nomenclature: Nomenclature, crossval: Path
+) -> str:
+    """Animate the folds' maps where they disagree most; the GIF's path under ``crossval/``."""
+    place = comparison.animated
+    frames = fold_frames(
+        place_windows(maps, place), nomenclature, comparison.nodata, _title(place, comparison)
+    )
+    relative = f"folds_{place.name}.gif"
+    save_gif(frames, crossval / relative)
+    return relative
+
+
+def _title(place: Place, comparison: FoldComparison) -> str:
+    x, y = place.document(comparison.grid)["center"]
+    return (
+        f"{place.name}: {place.description} "
+        f"({place.size} \u00d7 {place.size} pixels around x {x:.0f}, y {y:.0f})"
+    )
+
+
+def _envelopes(context: RunContext) -> gpd.GeoSeries | None:
+    """The tiles' envelopes, or None when init left none."""
+    path = context.layout.envelopes
+    return read_vector(path).geometry if path.exists() else None

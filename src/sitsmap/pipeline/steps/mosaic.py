@@ -8,35 +8,42 @@ from rasterio.enums import Resampling
 from sitsmap.classification.fusion import majority_vote
 from sitsmap.classification.streaming import CONFIDENCE_NODATA
 from sitsmap.io.atomic import atomic_path
+from sitsmap.io.finishing import finish_raster
 from sitsmap.io.raster import open_raster_writer, read_grid, read_row_blocks
 from sitsmap.io.vector import read_vector
 from sitsmap.mosaic import mosaic_tiles
-from sitsmap.nomenclature import NODATA_CLASS
+from sitsmap.nomenclature import NODATA_CLASS, Nomenclature
 from sitsmap.pipeline.context import RunContext
 
 
-def mosaic_seed(context: RunContext, seed: int) -> None:
-    """Mosaic the class, confidence and probability maps of run ``seed``."""
+def mosaic_seed(context: RunContext, seed: int, probabilities: bool | None = None) -> None:
+    """Mosaic the class, confidence and probability maps of run ``seed``, as COGs.
+
+    ``probabilities``: whether the tiles have probability maps (see ``classify_tile``).
+    """
     layout, nomenclature = context.layout, context.nomenclature
     kinds = {"Classif": NODATA_CLASS, "Confidence": CONFIDENCE_NODATA}
-    if context.config.arg_classification.enable_probability_map:
+    if context.config.probability_maps if probabilities is None else probabilities:
         kinds["ProbabilityMap"] = CONFIDENCE_NODATA
     for kind, nodata in kinds.items():
+        classes = kind == "Classif"
         mosaic_rasters(
             context,
             {t: layout.classification(t, seed, kind) for t in _tiles(context)},
             layout.final_map(seed, kind),
             nodata,
-            colormap=(
-                {c: nomenclature.color(c) for c in nomenclature.codes}
-                if kind == "Classif"
-                else None
-            ),
+            colormap=({c: nomenclature.color(c) for c in nomenclature.codes} if classes else None),
+        )
+        finish_raster(
+            layout.final_map(seed, kind),
+            "classes" if classes else "continuous",
+            nomenclature if classes else None,
+            threads=context.threads,
         )
 
 
 def mosaic_validity(context: RunContext) -> None:
-    """Mosaic the number of valid dates per pixel (``final/PixelsValidity.tif``)."""
+    """Mosaic the number of valid dates per pixel (``final/PixelsValidity.tif``), as a COG."""
     layout = context.layout
     mosaic_rasters(
         context,
@@ -44,6 +51,7 @@ def mosaic_validity(context: RunContext) -> None:
         layout.final_validity,
         nodata=65535,
     )
+    finish_raster(layout.final_validity, "continuous", threads=context.threads)
 
 
 def _tiles(context: RunContext) -> list[str]:
@@ -70,7 +78,11 @@ def mosaic_rasters(context: RunContext, sources: dict, out_path, nodata, colorma
 
 
 def fuse_runs(context: RunContext) -> None:
-    """Fuse the runs' class maps by majority voting (``final/Classifications_fusion.tif``)."""
+    """Fuse the runs' class maps by majority voting (``final/Classifications_fusion.tif``).
+
+    The fused map is a COG; its style and attribute table name the undecided
+    label ``"undecided"`` (white).
+    """
     layout, chain, nomenclature = context.layout, context.config.chain, context.nomenclature
     sources = [layout.final_map(seed) for seed in context.config.seeds]
     grid = read_grid(sources[0])
@@ -87,3 +99,17 @@ def fuse_runs(context: RunContext) -> None:
                 writer.write_colormap(1, {**colors, undecided: (255, 255, 255, 255)})
             writer.write(fused[np.newaxis], window=window)
         writer.close()
+    finish_raster(
+        layout.fusion_map,
+        "classes",
+        with_undecided(nomenclature, undecided),
+        threads=context.threads,
+    )
+
+
+def with_undecided(nomenclature: Nomenclature, undecided: int) -> Nomenclature:
+    """The nomenclature plus the fusion's undecided label, named ``"undecided"``, in white."""
+    return Nomenclature(
+        names={**nomenclature.names, undecided: "undecided"},
+        colors={**nomenclature.colors, undecided: (255, 255, 255)},
+    )

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 from rasterio.features import rasterize
 
+from sitsmap.io.finishing import finish_raster
 from sitsmap.io.raster import write_raster
 from sitsmap.io.vector import read_vector, write_vector
 from sitsmap.pipeline.acquisitions import load_acquisitions
@@ -25,7 +26,10 @@ LOGGER = logging.getLogger(__name__)
 
 
 def prepare_region_rasters(context: RunContext) -> None:
-    """Write the regions in the tiles' CRS, one raster of region numbers per tile, the mosaic."""
+    """Write the regions in the tiles' CRS, one raster of region numbers per tile, the mosaic.
+
+    The mosaic (``final/Regions.tif``) is a COG whose overviews keep the most frequent region.
+    """
     chain, layout = context.config.chain, context.layout
     acquisitions = load_acquisitions(context)
     crs = next(iter(acquisitions.grids.values())).crs
@@ -67,6 +71,7 @@ def prepare_region_rasters(context: RunContext) -> None:
         nodata=0,
         colormap=region_colors(len(numbers)),
     )
+    finish_raster(layout.final_regions, "classes", threads=context.threads)
 
 
 def region_colors(count: int) -> dict[int, tuple[int, int, int]]:

@@ -40,9 +40,20 @@ def validate_seed(context: RunContext, seed: int) -> None:
     _validate_map(
         context, context.layout.final_map(seed), validation, f"seed_{seed}", required=True
     )
+    for kind in post_processed_maps(context):  # beside the raw map: did post-processing help?
+        _validate_map(
+            context, context.layout.final_map(seed, kind), validation, f"seed_{seed}_{kind}"
+        )
     if context.fold is not None:  # also on the ground the fold never learnt from
         left_out = read_vector(context.layout.left_out)
         _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
+
+
+def post_processed_maps(context: RunContext) -> list[str]:
+    """The post-processed class maps of a run (validated beside its raw map)."""
+    post = context.config.post_processing
+    enabled = {"Smoothed": post.smoothing.enabled, "Regularised": post.regularisation.enabled}
+    return [kind for kind, on in enabled.items() if on]
 
 
 def validate_fusion(context: RunContext) -> None:
@@ -122,6 +133,10 @@ def summarise(context: RunContext) -> None:
     if any("regions" in record for record in records.values()):
         report["regions"], block = _regions_report(context, records)
         text += block
+    products = post_processed_maps(context)
+    if products:
+        report["post_processing"], block = _post_processing_report(context, products)
+        text += block
     if context.config.chain.merge_final_classifications:
         fusion = read_json(layout.final / "validation_fusion.json")
         report["fusion"] = results_json([(-1, _metrics(fusion))])["seeds"][0]
@@ -130,6 +145,23 @@ def summarise(context: RunContext) -> None:
         text += results_txt([(-1, _metrics(fusion))], nomenclature)
     write_json(layout.results_json, report)
     write_text(layout.results_txt, text)
+
+
+def _post_processing_report(context: RunContext, products: list[str]) -> tuple[dict, str]:
+    """``results.json``'s ``post_processing`` entry and ``RESULTS.txt``'s blocks.
+
+    Each post-processed map is validated on the same polygons as the raw map, so
+    the figures say whether smoothing and regularisation helped.
+    """
+    layout, report, text = context.layout, {}, ""
+    for kind in products:
+        per_seed = [
+            (seed, _metrics(read_json(layout.final / f"validation_seed_{seed}_{kind}.json")))
+            for seed in context.config.seeds
+        ]
+        report[kind.lower()] = results_json(per_seed)
+        text += f"\n\n#### {kind} map ####\n\n" + results_txt(per_seed, context.nomenclature)
+    return report, text
 
 
 def _regions_report(context: RunContext, records: dict[int, dict]) -> tuple[dict, str]:
