@@ -107,10 +107,10 @@ def test_resume_after_a_crash_redoes_only_what_is_missing(small_world, tmp_path,
     config = config_for(small_world, output=str(tmp_path / "out"))
     original = classification.classify_tile
 
-    def crash_on_one_tile(context, tile, seed):
+    def crash_on_one_tile(context, tile, seed, **arguments):
         if tile == "T31TDK":
             raise KeyboardInterrupt  # like Ctrl-C in the middle of the run
-        original(context, tile, seed)
+        original(context, tile, seed, **arguments)
 
     monkeypatch.setattr(classification, "classify_tile", crash_on_one_tile)
     with pytest.raises(KeyboardInterrupt):
