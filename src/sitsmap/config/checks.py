@@ -143,7 +143,14 @@ def _classifier(arg_train: ArgTrain) -> list[str]:
         because = f"arg_train.deep_learning_parameters trains a {deep.dl_name} network"
         messages = _ignored(
             arg_train,
-            ["classifier", "otb_classifier_options", "lightgbm_parameters"],
+            [
+                "classifier",
+                "otb_classifier_options",
+                "lightgbm_parameters",
+                "svm_parameters",
+                "svm_max_samples",
+                "sample_augmentation",
+            ],
             "arg_train",
             because,
         )
@@ -155,10 +162,15 @@ def _classifier(arg_train: ArgTrain) -> list[str]:
                 "arg_train.deep_learning_parameters.enable_early_stop is false",
             )
         return messages
-    unused = {"rf": "lightgbm_parameters", "lightgbm": "otb_classifier_options"}
+    svm = ["svm_parameters", "svm_max_samples"]
+    unused = {
+        "rf": ["lightgbm_parameters", *svm],
+        "lightgbm": ["otb_classifier_options", *svm],
+        "svm": ["otb_classifier_options", "lightgbm_parameters"],
+    }
     return _ignored(
         arg_train,
-        [unused[arg_train.classifier]],
+        unused[arg_train.classifier],
         "arg_train",
         f"arg_train.classifier is {arg_train.classifier}",
     )

@@ -433,10 +433,25 @@ class SampleSelection(Section):
 
 
 class HyperparametersSolver(Section):
-    """A grid of optimiser settings; one model is trained per combination, the best kept."""
+    """A grid of optimiser settings; one model is trained per combination, the best kept.
 
-    learning_rate: tuple[float, ...] = Field((1e-5,), description="Adam learning rates.")
-    batch_size: tuple[int, ...] = Field((4096,), description="Mini-batch sizes.")
+    Unset (null), a setting is chosen from the number ``n`` of learning samples
+    (those left after the monitoring split), a rule that works from 1 000 to
+    2 000 000 samples: see :func:`sitsmap.learning.deep.trainer.auto_settings`.
+    """
+
+    learning_rate: tuple[float, ...] | None = Field(
+        None,
+        description="Peak learning rates. Unset: 1e-3 × sqrt(batch / 256), between 1e-3 and "
+        "3e-3, with AdamW, weight decay, a one-cycle schedule and early stopping; given: "
+        "Adam at this constant rate unless weight_decay, lr_schedule or enable_early_stop say "
+        "otherwise.",
+    )
+    batch_size: tuple[int, ...] | None = Field(
+        None,
+        description="Mini-batch sizes. Unset: the power of two nearest n / 50, clipped to "
+        "[32, 4096] (about 50 steps per epoch).",
+    )
 
     @field_validator("learning_rate", "batch_size", mode="before")
     @classmethod
@@ -445,9 +460,9 @@ class HyperparametersSolver(Section):
 
     @field_validator("learning_rate", "batch_size")
     @classmethod
-    def _positive(cls, value: tuple) -> tuple:
-        if not value or any(v <= 0 for v in value):
-            raise ValueError("give one or more positive values")
+    def _positive(cls, value: tuple | None) -> tuple | None:
+        if value is not None and (not value or any(v <= 0 for v in value)):
+            raise ValueError("give one or more positive values, or leave unset (automatic)")
         return value
 
 
@@ -457,7 +472,12 @@ class DeepLearningParameters(Section):
     dl_name: Literal["MLPClassifier", "TempCNN", "LTAE"] = Field(
         "MLPClassifier", description="Network architecture."
     )
-    epochs: int = Field(100, gt=0, description="Training epochs.")
+    epochs: int | None = Field(
+        None,
+        gt=0,
+        description="Training epochs per grid combination. Unset: enough for about 10 000 "
+        "optimiser steps, ceil(10000 / ceil(n / batch)), clipped to [30, 300].",
+    )
     model_selection_criterion: Literal["fscore", "oa", "kappa", "loss"] = Field(
         "fscore", description="Metric on the monitoring set that picks the kept epoch."
     )
@@ -472,8 +492,31 @@ class DeepLearningParameters(Section):
         description="Fraction of learning polygons held back to monitor training (80/20).",
     )
     weighted_labels: bool = Field(False, description="Weight the loss by inverse class frequency.")
-    enable_early_stop: bool = Field(False, description="Stop when the criterion stops improving.")
+    enable_early_stop: bool | None = Field(
+        None,
+        description="Stop when the criterion stops improving. Unset: on when the learning rate "
+        "is automatic, off when it is given.",
+    )
     early_stop_patience: int = Field(10, gt=0, description="Epochs without improvement allowed.")
+    weight_decay: float | None = Field(
+        None,
+        ge=0,
+        description="Decoupled weight decay (AdamW; 0: Adam). Unset: 1e-4 when the learning "
+        "rate is automatic, 0 when it is given.",
+    )
+    lr_schedule: Literal["constant", "onecycle", "cosine"] | None = Field(
+        None,
+        description="Learning-rate schedule, stepped every batch: constant, onecycle (warm-up "
+        "then cosine annealing, momentum cycled) or cosine (5 % linear warm-up, then cosine "
+        "decay to 0). Unset: onecycle when the learning rate is automatic, constant when it is "
+        "given.",
+    )
+    impute: Literal["refuse", "mean", "zero"] = Field(
+        "refuse",
+        description="Non-finite features (NaN, ±inf): refuse them (an error naming the columns), "
+        "or replace them by the column's mean over the learning samples, or by 0; prediction "
+        "replaces them the same way.",
+    )
     dl_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments of the network's constructor."
     )
@@ -485,8 +528,10 @@ class ArgTrain(Section):
     runs: int = Field(1, gt=0, description="Independent runs (seeds random_seed, +1, …).")
     random_seed: int = Field(0, ge=0, description="Seed of the first run.")
     sample_selection: SampleSelection = Field(default_factory=SampleSelection)
-    classifier: Literal["rf", "lightgbm"] = Field(
-        "rf", description="Classical classifier, used when deep_learning_parameters is absent."
+    classifier: Literal["rf", "lightgbm", "svm"] = Field(
+        "rf",
+        description="Classical classifier, used when deep_learning_parameters is absent: "
+        "rf (random forest), lightgbm, svm (support vector machine on standardised features).",
     )
     otb_classifier_options: dict[str, float | int] = Field(
         default_factory=lambda: {
@@ -498,7 +543,27 @@ class ArgTrain(Section):
         "min (samples needed to split a node).",
     )
     lightgbm_parameters: dict[str, Any] = Field(
-        default_factory=dict, description="Extra LightGBM parameters (num_leaves, …)."
+        default_factory=dict,
+        description="Extra LightGBM parameters (num_leaves, …). Unless given, min_child_samples "
+        "is the smallest class's sample count / 5, between 2 and 20 (LightGBM's default, 20, "
+        "forbids every split on a few samples per class).",
+    )
+    svm_parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"C": 1.0, "gamma": "scale", "kernel": "rbf"},
+        description="scikit-learn SVC parameters of the svm: C, gamma, kernel, degree, coef0, "
+        "class_weight, tol, cache_size (those not given keep SVC's defaults).",
+    )
+    svm_max_samples: int = Field(
+        20_000,
+        ge=2,
+        description="The svm learns from at most this many samples (a stratified draw with the "
+        "run's seed): its fitting time grows with the square of the sample count.",
+    )
+    sample_augmentation: Literal["none", "smote"] = Field(
+        "none",
+        description="smote: before fitting rf, lightgbm or svm, add synthetic samples (SMOTE, "
+        "seeded) to every class until it has as many as the largest; a class with a single "
+        "sample is left as is.",
     )
     deep_learning_parameters: DeepLearningParameters | None = Field(
         None, description="Train this PyTorch network instead of the classical classifier."
@@ -508,6 +573,16 @@ class ArgTrain(Section):
     @classmethod
     def _known_rf_options(cls, value: dict) -> dict:
         known = {"classifier.rf.nbtrees", "classifier.rf.max", "classifier.rf.min"}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+        return value
+
+    @field_validator("svm_parameters")
+    @classmethod
+    def _known_svm_options(cls, value: dict) -> dict:
+        # the chain sets probability calibration and the seed itself
+        known = {"C", "kernel", "gamma", "degree", "coef0", "class_weight", "tol", "cache_size"}
         unknown = set(value) - known
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")

@@ -9,6 +9,8 @@ when read:
   rebuild the network (``torch.save``, read back with ``weights_only=True``);
 - random forests: ``forest.skops``, the plain scikit-learn estimator
   (:mod:`skops.io`, read back trusting only :data:`TRUSTED_SKOPS_TYPES`);
+- support vector machines: ``svm.skops``, the calibrated scikit-learn pipeline
+  (read back trusting only :data:`TRUSTED_SVM_TYPES`);
 - LightGBM: ``booster.txt``, LightGBM's own text model, the wrapper being
   rebuilt from the manifest's parameters and classes.
 
@@ -34,20 +36,25 @@ import numpy as np
 import skops.io
 import torch
 from lightgbm.basic import LightGBMError
+from sklearn.calibration import CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from sitsmap.errors import InputDataError
 from sitsmap.io.jsonfile import write_json
 from sitsmap.io.models import read_model_file, sidecar_path, write_model_file
-from sitsmap.learning.classical import ClassifierProtocol, LightGBM, RandomForest
+from sitsmap.learning.classical import SVM, ClassifierProtocol, LightGBM, RandomForest
 from sitsmap.learning.deep.trainer import DeepClassifier
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "TRUSTED_SKOPS_TYPES",
+    "TRUSTED_SVM_TYPES",
     "ModelMetadata",
     "load_model",
     "save_model",
@@ -75,7 +82,26 @@ bounds checks. It is trusted here only because :func:`check_forest` validates
 every tree before the forest is used. (LightGBM's text models are parsed by
 LightGBM's own C++ code, which validates them as it reads.)"""
 
-MEMBERS = {"deep": "network.pt", "rf": "forest.skops", "lightgbm": "booster.txt"}
+TRUSTED_SVM_TYPES = [
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.svm._classes.SVC",
+]
+"""The only types, besides skops' built-in safe ones, an SVM member may hold.
+
+skops does not trust the two private calibration classes by default; they hold
+the fitted SVC pipeline, the class list and two floats per class, checked by
+:func:`check_svm` with the SVC's arrays, which libsvm reads without bounds checks."""
+
+MEMBERS = {
+    "deep": "network.pt",
+    "rf": "forest.skops",
+    "lightgbm": "booster.txt",
+    "svm": "svm.skops",
+}
 """The archive member holding each kind of model."""
 
 _READ_ERRORS = (
@@ -101,7 +127,7 @@ class ModelMetadata:
     Attributes
     ----------
     classifier : str
-        ``rf``, ``lightgbm`` or the network name (``MLPClassifier``, …).
+        ``rf``, ``lightgbm``, ``svm`` or the network name (``MLPClassifier``, …).
     classes : list of int
         Class codes, in the order of ``predict_proba``'s columns.
     feature_names : list of str
@@ -263,6 +289,8 @@ def _encode(model: ClassifierProtocol) -> tuple[str, dict[str, Any], bytes]:
         return "lightgbm", state, text.encode("utf-8")
     if isinstance(model, RandomForest):
         return "rf", {}, skops.io.dumps(model.to_sklearn())
+    if isinstance(model, SVM):
+        return "svm", {"max_samples": int(model.max_samples)}, skops.io.dumps(model.to_sklearn())
     raise ValueError(f"cannot save a {type(model).__name__} without a pickle")
 
 
@@ -279,6 +307,10 @@ def _decode(kind: str, state: dict[str, Any], member: bytes) -> ClassifierProtoc
             raise TypeError(f"expected a RandomForestClassifier, found {type(forest).__name__}")
         check_forest(forest)
         return RandomForest.from_sklearn(forest)
+    if kind == "svm":
+        calibrated = skops.io.loads(member, trusted=TRUSTED_SVM_TYPES)
+        check_svm(calibrated)
+        return SVM.from_sklearn(calibrated, max_samples=int(state["max_samples"]))
     raise ValueError(f"unknown model kind {kind!r}")
 
 
@@ -323,6 +355,54 @@ def check_forest(forest: RandomForestClassifier) -> None:
         )
         if broken:
             raise ValueError(f"tree {number} has node indices out of bounds or inconsistent")
+
+
+def check_svm(calibrated: CalibratedClassifierCV) -> None:
+    """Refuse an SVM that is not the chain's layout, or whose arrays libsvm could overrun.
+
+    The layout is one sigmoid-calibrated ``StandardScaler`` → ``SVC`` pipeline.
+    libsvm follows the per-class support counts into the support-vector and
+    coefficient arrays without bounds checks: their shapes must agree.
+
+    Raises
+    ------
+    TypeError
+        If an object is not of the expected type.
+    ValueError
+        If the arrays' shapes disagree.
+    """
+    if type(calibrated) is not CalibratedClassifierCV:
+        raise TypeError(f"expected a CalibratedClassifierCV, found {type(calibrated).__name__}")
+    (inner,) = calibrated.calibrated_classifiers_
+    pipeline = inner.estimator
+    if type(inner) is not _CalibratedClassifier or type(pipeline) is not Pipeline:
+        raise TypeError("expected one calibrated pipeline")
+    steps = [type(step) for _, step in pipeline.steps]
+    if steps != [StandardScaler, SVC] or inner.method != "sigmoid":
+        raise TypeError(f"expected a sigmoid-calibrated StandardScaler → SVC, found {steps}")
+    if any(type(c) is not _SigmoidCalibration for c in inner.calibrators):
+        raise TypeError("expected sigmoid calibrators")
+    _check_svc(pipeline[-1], int(calibrated.n_features_in_), len(calibrated.classes_))
+    scaler = pipeline[0]
+    if np.shape(scaler.mean_) != (calibrated.n_features_in_,):
+        raise ValueError("the scaler's means do not match the features")
+
+
+def _check_svc(svc: SVC, n_features: int, n_classes: int) -> None:
+    """Refuse an SVC whose libsvm arrays disagree with each other."""
+    n_support = np.asarray(svc._n_support)
+    n_vectors = int(n_support.sum()) if n_support.size else -1
+    broken = (
+        svc.kernel == "precomputed"
+        or n_support.shape != (n_classes,)
+        or np.any(n_support < 0)
+        or np.shape(svc.support_vectors_) != (n_vectors, n_features)
+        or np.shape(svc.support_) != (n_vectors,)
+        or np.shape(svc._dual_coef_) != (n_classes - 1, n_vectors)
+        or np.shape(svc._intercept_) != (n_classes * (n_classes - 1) // 2,)
+    )
+    if broken:
+        raise ValueError("the SVC's support vectors and coefficients are inconsistent")
 
 
 def use_threads(model: ClassifierProtocol, threads: int) -> None:

@@ -293,6 +293,9 @@ _CLASSIFIER = (
     "arg_train.classifier",
     "arg_train.otb_classifier_options",
     "arg_train.lightgbm_parameters",
+    "arg_train.svm_parameters",
+    "arg_train.svm_max_samples",
+    "arg_train.sample_augmentation",
     "arg_train.deep_learning_parameters",
 )
 _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (

@@ -4,15 +4,20 @@ As iota2 draws them: one figure of losses (learning and monitoring), one of
 the monitoring metrics (overall accuracy, kappa, F-score), one line per
 hyperparameter combination, the kept epoch marked. The figures are built
 without ``pyplot``; save them with :func:`sitsmap.io.figures.save_figure`.
+:func:`not_learning` reads a combination's history for the signs of a
+network that does not learn.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["CRITERIA", "HISTORY_COLUMNS", "METRIC_TITLES", "plot_history"]
+__all__ = ["CRITERIA", "HISTORY_COLUMNS", "METRIC_TITLES", "not_learning", "plot_history"]
 
 HISTORY_COLUMNS = (
     "learning_rate",
@@ -24,8 +29,26 @@ HISTORY_COLUMNS = (
     "val_kappa",
     "val_fscore",
     "seconds",
+    "diagnosis",
 )
-"""Columns of ``DeepClassifier.history_``, one row per epoch and grid combination."""
+"""Columns of ``DeepClassifier.history_``, one row per epoch and grid combination.
+
+``learning_rate`` is the combination's (peak) rate; ``diagnosis`` is empty, or on
+every row of a combination that did not learn, why (see :func:`not_learning`).
+"""
+
+OPTIONAL_COLUMNS = frozenset({"seconds", "diagnosis"})
+"""Columns a history may lack (written by older versions)."""
+
+JUDGED_AFTER = 10
+"""Epochs after which a monitoring loss that has not moved means the network does not learn."""
+
+CHANCE_MARGIN = 0.2
+"""A monitoring accuracy up to ``chance + 0.2 × min(chance, 1 - chance)`` counts as chance:
+1.2 × chance while chance is at most 0.5, and below 1 when one class dominates."""
+
+FLAT_LOSS = 0.95
+"""A monitoring loss above this fraction of a constant predictor's loss counts as flat."""
 
 CRITERIA = {"fscore": "val_fscore", "oa": "val_oa", "kappa": "val_kappa", "loss": "val_loss"}
 """Selection criterion → history column; ``loss`` is minimised, the others maximised."""
@@ -61,7 +84,7 @@ def plot_history(history: pd.DataFrame, criterion: str = "fscore") -> tuple[Figu
     ValueError
         If columns are missing or the criterion is unknown.
     """
-    missing = set(HISTORY_COLUMNS) - set(history.columns) - {"seconds"}
+    missing = set(HISTORY_COLUMNS) - set(history.columns) - OPTIONAL_COLUMNS
     if missing:
         raise ValueError(f"history lacks columns {sorted(missing)}")
     if criterion not in CRITERIA:
@@ -148,3 +171,44 @@ def _decorate(axes: Axes, title: str, ylabel: str, xlabel: bool = True) -> None:
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize="small")
+
+
+def not_learning(runs: pd.DataFrame, chance: float, constant_loss: float) -> str:
+    """Return why one combination's history shows a network that does not learn, or ``""``.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The combination's rows of a history (columns :data:`HISTORY_COLUMNS`), by epoch.
+    chance : float
+        Monitoring accuracy of always predicting the majority class (or ``1 / n_classes``
+        when higher).
+    constant_loss : float
+        Monitoring loss of always predicting the class frequencies (their entropy).
+
+    Returns
+    -------
+    str
+        The first sign found, in words: a learning loss that diverged; a best
+        monitoring accuracy at chance (see :data:`CHANCE_MARGIN`); or, after
+        :data:`JUDGED_AFTER` epochs, a monitoring loss that never went below its
+        first epoch's, or that stayed above :data:`FLAT_LOSS` × ``constant_loss``.
+    """
+    if runs.empty:
+        return ""
+    if not np.isfinite(runs["train_loss"].to_numpy(dtype=float)).all():
+        return "the learning loss diverged (NaN or infinite)"
+    best_oa = runs["val_oa"].max()
+    if best_oa <= chance + CHANCE_MARGIN * min(chance, 1 - chance):
+        return f"the monitoring accuracy stays at chance ({best_oa:.2f}, chance {chance:.2f})"
+    if len(runs) < JUDGED_AFTER:
+        return ""
+    losses = runs["val_loss"].to_numpy()
+    if not losses[1:].min() < losses[0]:
+        return f"the monitoring loss never went below its first epoch's ({losses[0]:.3f})"
+    if math.isfinite(constant_loss) and losses.min() > FLAT_LOSS * constant_loss:
+        return (
+            f"the monitoring loss stays at {losses.min():.3f}, near the {constant_loss:.3f} "
+            "of predicting the class frequencies"
+        )
+    return ""

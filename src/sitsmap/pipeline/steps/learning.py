@@ -73,6 +73,7 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
             seed,
             n_dates=len(acquisitions.out_dates),
             day_of_year=[d.timetuple().tm_yday for d in acquisitions.out_dates],
+            feature_names=names,
         )
         name = settings.deep_learning_parameters.dl_name
     else:
