@@ -111,11 +111,13 @@ def test_classifier_options_of_another_classifier(overrides, keys):
 
 def test_early_stop_patience_needs_early_stop():
     patience = "arg_train.deep_learning_parameters.early_stop_patience=3"
-    (message,) = settings(DEEP, patience)
+    given_rate = "arg_train.deep_learning_parameters.hyperparameters_solver.learning_rate=[0.001]"
+    (message,) = settings(DEEP, given_rate, patience)
     assert message.startswith("arg_train.deep_learning_parameters.early_stop_patience ")
-    assert "enable_early_stop is false" in message
+    assert "early stopping is off" in message
     enabled = "arg_train.deep_learning_parameters.enable_early_stop=true"
-    assert settings(DEEP, patience, enabled) == []
+    assert settings(DEEP, given_rate, patience, enabled) == []
+    assert settings(DEEP, patience) == []  # unset learning rate: early stopping is on
 
 
 def test_options_of_another_sampling_strategy():

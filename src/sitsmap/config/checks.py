@@ -154,12 +154,15 @@ def _classifier(arg_train: ArgTrain) -> list[str]:
             "arg_train",
             because,
         )
-        if not deep.enable_early_stop:
+        automatic = deep.hyperparameters_solver.learning_rate is None
+        stops = deep.enable_early_stop if deep.enable_early_stop is not None else automatic
+        if not stops:  # unset: early stopping is on exactly when the learning rate is automatic
             messages += _ignored(
                 deep,
                 ["early_stop_patience"],
                 "arg_train.deep_learning_parameters",
-                "arg_train.deep_learning_parameters.enable_early_stop is false",
+                "early stopping is off (enable_early_stop false, or unset with a given "
+                "learning rate)",
             )
         return messages
     svm = ["svm_parameters", "svm_max_samples"]
