@@ -35,6 +35,7 @@ BENCHMARKS = {
     "fixed_cost": ("fixed_cost.py", 2.0, False),
     "postprocessing_2n_vs_n": ("postprocessing_2n_vs_n.py", 1.2, False),
     "learners": ("learners.py", 0.0, True),
+    "classify_vs_library": ("classify_vs_library.py", 3.0, True),
 }
 TIMEOUT_SECONDS = 15 * 60
 HEADER = f"{'benchmark':<20} {'ratio':>7}  {'goal':<7} {'verdict':<8} measured"

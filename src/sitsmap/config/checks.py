@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from sitsmap.config.schema import ArgTrain, Chain, Config, PythonDataManaging, SampleSelection
+from sitsmap.config.schema import (
+    ArgTrain,
+    Chain,
+    Config,
+    PythonDataManaging,
+    SampleSelection,
+    SensorsDataInterpolation,
+)
+from sitsmap.learning.selection import LEARNER_KEYS, OPTION_MAPPINGS, expand_candidates
 
 __all__ = ["ineffective_settings"]
 
@@ -45,8 +53,10 @@ def ineffective_settings(config: Config) -> list[str]:
     return [
         *_chain(config.chain),
         *_classifier(config.arg_train),
+        *_model_selection(config.arg_train),
         *_sample_selection(config.arg_train.sample_selection),
         *_chunks(config.python_data_managing),
+        *_interpolation(config.sensors_data_interpolation),
         *_sources(config),
     ]
 
@@ -138,6 +148,8 @@ def _chain(chain: Chain) -> list[str]:
 
 
 def _classifier(arg_train: ArgTrain) -> list[str]:
+    if arg_train.model_selection.candidates:
+        return _candidates(arg_train)
     deep = arg_train.deep_learning_parameters
     if deep is not None:
         because = f"arg_train.deep_learning_parameters trains a {deep.dl_name} network"
@@ -179,6 +191,49 @@ def _classifier(arg_train: ArgTrain) -> list[str]:
     )
 
 
+_CLASSICAL_READS = {
+    "rf": ("classifier", "otb_classifier_options", "sample_augmentation"),
+    "lightgbm": ("classifier", "lightgbm_parameters", "sample_augmentation"),
+    "svm": ("classifier", "svm_parameters", "svm_max_samples", "sample_augmentation"),
+}
+"""The arg_train keys each classical learner reads."""
+
+
+def _candidates(arg_train: ArgTrain) -> list[str]:
+    """arg_train's learner keys that no candidate of model_selection reads.
+
+    A candidate updates arg_train's learner settings: it reads a mapping of
+    arg_train (options, the network's settings) merged with its own, and any
+    other key of its learner that it does not set itself.
+    """
+    read: set[str] = set()
+    for candidate in expand_candidates(arg_train):
+        deep = candidate.settings.deep_learning_parameters
+        keys = ("deep_learning_parameters",) if deep else _CLASSICAL_READS[candidate.learner]
+        own = candidate.given
+        read |= {
+            key
+            for key in keys
+            if key not in own or key in OPTION_MAPPINGS or key == "deep_learning_parameters"
+        }
+    unread = [key for key in LEARNER_KEYS if key not in read]
+    return _ignored(
+        arg_train, unread, "arg_train", "no candidate of arg_train.model_selection reads it"
+    )
+
+
+def _model_selection(arg_train: ArgTrain) -> list[str]:
+    selection = arg_train.model_selection
+    if selection.candidates:
+        return []
+    return _ignored(
+        selection,
+        ["folds", "criterion"],
+        "arg_train.model_selection",
+        "arg_train.model_selection lists no candidate",
+    )
+
+
 def _sample_selection(selection: SampleSelection) -> list[str]:
     others = [name for name, strategy in _STRATEGY_KEYS.items() if strategy != selection.strategy]
     return _ignored(
@@ -186,6 +241,17 @@ def _sample_selection(selection: SampleSelection) -> list[str]:
         others,
         "arg_train.sample_selection",
         f"arg_train.sample_selection.strategy is {selection.strategy}",
+    )
+
+
+def _interpolation(interpolation: SensorsDataInterpolation) -> list[str]:
+    if not interpolation.use_gapfilling:
+        return []
+    return _ignored(
+        interpolation,
+        ["max_observations"],
+        "sensors_data_interpolation",
+        "sensors_data_interpolation.use_gapfilling is true (the gap-filled grid has no slots)",
     )
 
 

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sitsmap.sensors import LANDSAT8, SENTINEL2_THEIA
 from sitsmap.sensors.landsat import QA_INVALID_BITS
@@ -466,10 +474,41 @@ class HyperparametersSolver(Section):
         return value
 
 
+class DataAugmentation(Section):
+    """``deep_learning_parameters.augmentation``: random changes to the training mini-batches.
+
+    Applied to the training batches only (never to monitoring or prediction). A
+    setting left unset is 0 (off): with an automatic learning rate too, as measured
+    with ``bench/learners.py``.
+    """
+
+    jitter: float | None = Field(
+        None,
+        ge=0,
+        description="Standard deviation of Gaussian noise added to the channel values of the "
+        "valid dates, in units of each feature's standard deviation (e.g. 0.03). Unset: 0.",
+    )
+    date_dropout: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="Probability that a date is dropped (at least one kept per pixel): "
+        "gap-filled features get the linear interpolation between the nearest kept dates, raw "
+        "dates lose the observation (e.g. 0.2). Unset: 0.",
+    )
+    time_shift: float | None = Field(
+        None,
+        ge=0,
+        description="Largest time shift in days: each pixel's series is shifted by whole days "
+        "drawn in [-time_shift, time_shift] (raw dates: their days; gap-filled: whole grid "
+        "dates, only when at least one grid step) (e.g. 10). Unset: 0.",
+    )
+
+
 class DeepLearningParameters(Section):
     """``arg_train.deep_learning_parameters``: a PyTorch network instead of a forest."""
 
-    dl_name: Literal["MLPClassifier", "TempCNN", "LTAE"] = Field(
+    dl_name: Literal["MLPClassifier", "TempCNN", "LTAE", "Transformer"] = Field(
         "MLPClassifier", description="Network architecture."
     )
     epochs: int | None = Field(
@@ -520,6 +559,39 @@ class DeepLearningParameters(Section):
     dl_parameters: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments of the network's constructor."
     )
+    augmentation: DataAugmentation = Field(
+        default_factory=DataAugmentation,
+        description="Jitter, date dropout and time shifts of the training mini-batches.",
+    )
+
+
+class ModelSelection(Section):
+    """``arg_train.model_selection``: several learners scored by grouped k-fold, the best kept.
+
+    Each candidate is arg_train's learner settings updated with its own (mappings
+    merged key by key; see :mod:`sitsmap.learning.selection`).
+    """
+
+    candidates: tuple[dict[str, Any], ...] = Field(
+        (),
+        description="Learners to choose from: each a mapping of arg_train learner keys "
+        "(classifier, otb_classifier_options, lightgbm_parameters, svm_parameters, "
+        "svm_max_samples, sample_augmentation, deep_learning_parameters), an optional name, "
+        "and an optional grid mapping dotted keys (lightgbm_parameters.num_leaves) to lists "
+        "of values: one candidate per combination. Empty: no selection, arg_train's learner.",
+    )
+    folds: int = Field(
+        5,
+        ge=2,
+        description="Folds of the grouped cross-validation over the learning polygons (iota2's "
+        "cross_validation_folds); fewer when a class has fewer polygons, at least 2.",
+    )
+    criterion: Literal["fscore", "oa", "kappa"] = Field(
+        "fscore",
+        description="Score that picks the candidate, averaged over the folds: fscore (mean "
+        "F-score over the classes, robust to imbalanced classes), oa or kappa; ties go to the "
+        "first listed.",
+    )
 
 
 class ArgTrain(Section):
@@ -568,6 +640,23 @@ class ArgTrain(Section):
     deep_learning_parameters: DeepLearningParameters | None = Field(
         None, description="Train this PyTorch network instead of the classical classifier."
     )
+    model_selection: ModelSelection = Field(
+        default_factory=ModelSelection,
+        description="Learners scored by grouped cross-validation over the polygons; the best "
+        "is trained on every sample.",
+    )
+
+    @field_validator("model_selection")
+    @classmethod
+    def _valid_candidates(cls, value: ModelSelection, info: ValidationInfo) -> ModelSelection:
+        # the other keys are validated first (declared above): each candidate is the
+        # validated learner settings updated with its own, and must validate in turn
+        if value.candidates:
+            from sitsmap.learning.selection import LEARNER_KEYS, expand_candidates
+
+            if set(LEARNER_KEYS) <= set(info.data):  # else a learner key's error is shown
+                expand_candidates(info.data, value.candidates)
+        return value
 
     @field_validator("otb_classifier_options")
     @classmethod
@@ -593,6 +682,11 @@ class ArgClassification(Section):
     """``arg_classification``: what classification writes besides the class map."""
 
     enable_probability_map: bool = Field(False, description="Write one probability band per class.")
+    compiled_inference: bool = Field(
+        True,
+        description="Random forests and LightGBM predict with their compiled trees (same "
+        "maps, several times faster); false: with their libraries.",
+    )
 
 
 def _odd_window(value: int) -> int:
@@ -722,6 +816,25 @@ class PythonDataManaging(Section):
     )
 
 
+class SensorsDataInterpolation(Section):
+    """``sensors_data_interpolation`` (iota2's): the gap-filled grid, or each pixel's raw dates."""
+
+    use_gapfilling: bool = Field(
+        True,
+        description="true: every pixel gap-filled onto the regular temporal grid. false: each "
+        "pixel's own clear observations within the grid's period, with their day of year and a "
+        "validity flag, no gap-filling (for dl_name LTAE or Transformer, which attend over real "
+        "dates and mask the missing ones).",
+    )
+    max_observations: int | None = Field(
+        None,
+        gt=0,
+        description="Raw dates: observation slots per pixel; a pixel with more clear "
+        "observations keeps this many, evenly spread. Unset: the most acquisitions a tile has "
+        "within the period.",
+    )
+
+
 class TaskRetryLimits(Section):
     """``task_retry_limits``: retries and resources of the workers."""
 
@@ -768,6 +881,9 @@ class Config(Section):
     arg_classification: ArgClassification = Field(default_factory=ArgClassification)
     post_processing: PostProcessing = Field(default_factory=PostProcessing)
     python_data_managing: PythonDataManaging = Field(default_factory=PythonDataManaging)
+    sensors_data_interpolation: SensorsDataInterpolation = Field(
+        default_factory=SensorsDataInterpolation
+    )
     task_retry_limits: TaskRetryLimits = Field(default_factory=TaskRetryLimits)
     scheduling: Scheduling = Field(default_factory=Scheduling)
 
@@ -811,20 +927,47 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _temporal_models_need_one_series(self) -> Config:
-        deep = self.arg_train.deep_learning_parameters
         several = (
             len([v for v in self.sentinel2_sources.values() if v is not None])
             + (self.chain.l8_path is not None)
             + (self.user_sensor.path is not None)
         )
-        mixed = several > 1 or self.chain.user_feat_path is not None
-        if deep is not None and deep.dl_name in {"TempCNN", "LTAE"} and mixed:
-            raise ValueError(
-                f"arg_train.deep_learning_parameters.dl_name {deep.dl_name} reads one sensor's "
-                "time series: with several sensors or user features use MLPClassifier, rf "
-                "or lightgbm"
-            )
+        if several == 1 and self.chain.user_feat_path is None:
+            return self
+        for where, learner in self._learners():
+            if learner in {"TempCNN", "LTAE", "Transformer"}:
+                raise ValueError(
+                    f"{where} trains {learner}, which reads one sensor's time series: with "
+                    "several sensors or user features use MLPClassifier, rf or lightgbm"
+                )
         return self
+
+    @model_validator(mode="after")
+    def _raw_dates_need_attention(self) -> Config:
+        if self.sensors_data_interpolation.use_gapfilling:
+            return self
+        for where, learner in self._learners():
+            if learner not in {"LTAE", "Transformer"}:
+                raise ValueError(
+                    f"sensors_data_interpolation.use_gapfilling is false but {where} trains "
+                    f"{learner}: raw dates differ from pixel to pixel, only "
+                    "deep_learning_parameters.dl_name LTAE or Transformer can read them"
+                )
+        return self
+
+    def _learners(self) -> list[tuple[str, str]]:
+        """(where it is configured, learner name) of arg_train's learner, or of each candidate."""
+        from sitsmap.learning.selection import expand_candidates
+
+        candidates = expand_candidates(self.arg_train)
+        if candidates:
+            return [
+                (f"arg_train.model_selection candidate {c.name!r}", c.learner) for c in candidates
+            ]
+        deep = self.arg_train.deep_learning_parameters
+        if deep is None:
+            return [("arg_train.classifier", self.arg_train.classifier)]
+        return [("arg_train.deep_learning_parameters", deep.dl_name)]
 
     @model_validator(mode="after")
     def _post_processing_inputs(self) -> Config:

@@ -14,6 +14,10 @@ when read:
 - LightGBM: ``booster.txt``, LightGBM's own text model, the wrapper being
   rebuilt from the manifest's parameters and classes.
 
+Random forests and LightGBM models are also compiled for classification
+(:mod:`sitsmap.learning.compiled`): ``<path>.compiled.npz`` beside the model file,
+bound to its SHA-256 (a model without one is compiled when loaded).
+
 No pickle is written or read: an output folder may hold a planted file, and
 reading a model must not run its code. :func:`save_model` returns the file's
 SHA-256, kept in the learning task's completion record, and
@@ -48,6 +52,7 @@ from sitsmap.errors import InputDataError
 from sitsmap.io.jsonfile import write_json
 from sitsmap.io.models import read_model_file, sidecar_path, write_model_file
 from sitsmap.learning.classical import SVM, ClassifierProtocol, LightGBM, RandomForest
+from sitsmap.learning.compiled import save_compiled
 from sitsmap.learning.deep.trainer import DeepClassifier
 
 __all__ = [
@@ -167,6 +172,9 @@ class ModelMetadata:
 def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -> str:
     """Write a fitted classifier and its metadata, atomically, plus a ``<path>.json`` sidecar.
 
+    A random forest or LightGBM model is also compiled, beside it
+    (:func:`~sitsmap.learning.compiled.save_compiled`; never fails the save).
+
     Parameters
     ----------
     path : Path
@@ -203,11 +211,13 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
         "state": state,
     }
     digest = write_model_file(path, manifest, {MEMBERS[kind]: member})
+    compiled = save_compiled(path, model, digest)
     sidecar: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "model_class": type(model).__name__,
         "sha256": digest,
+        "compiled_trees": None if compiled is None else compiled.name,
         **described,
     }
     if isinstance(model, DeepClassifier):

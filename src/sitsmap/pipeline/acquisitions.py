@@ -20,7 +20,8 @@ from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.io.raster import RasterGrid
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.sources import find_tile_stacks, static_layers
-from sitsmap.preprocessing.features import FeatureBlock, feature_names
+from sitsmap.preprocessing.features import FeatureBlock, feature_variables
+from sitsmap.preprocessing.raw_dates import raw_feature_names
 from sitsmap.preprocessing.tile import (
     SensorSeries,
     TileSeries,
@@ -39,20 +40,26 @@ class SensorGrid:
     out_dates: tuple[dt.date, ...]
     bands: tuple[str, ...]
     variables: tuple[str, ...]
+    raw_slots: int = 0
+    """Observation slots of the raw-dates features; 0: gap-filled onto ``out_dates``."""
 
     @classmethod
     def of(
-        cls, sensor: SensorDescription, out_dates: Sequence[dt.date], bands: Sequence[str]
+        cls,
+        sensor: SensorDescription,
+        out_dates: Sequence[dt.date],
+        bands: Sequence[str],
+        raw_slots: int = 0,
     ) -> SensorGrid:
         """The grid of ``sensor``: its bands' and indices' names as its features use them."""
-        names = feature_names(bands, out_dates[:1], sensor)
-        prefix, suffix = len(sensor.name) + 1, len("_YYYYMMDD")
-        variables = tuple(name[prefix:-suffix] for name in names)
-        return cls(sensor.name, tuple(out_dates), tuple(bands), variables)
+        variables = tuple(feature_variables(bands, sensor))
+        return cls(sensor.name, tuple(out_dates), tuple(bands), variables, raw_slots)
 
     @property
     def feature_names(self) -> list[str]:
-        """Its features' names (``sentinel2_b2_20180101``, band-major)."""
+        """Its features' names (``sentinel2_b2_20180101`` band-major, or raw-dates slots)."""
+        if self.raw_slots:
+            return raw_feature_names(self.sensor, self.variables, self.raw_slots)
         stamps = [d.strftime("%Y%m%d") for d in self.out_dates]
         return [f"{self.sensor}_{v}_{stamp}" for v in self.variables for stamp in stamps]
 
@@ -70,6 +77,23 @@ class Acquisitions:
     def out_dates(self) -> tuple[dt.date, ...]:
         """The first sensor's temporal grid (the deep temporal models' time axis)."""
         return self.sensors[0].out_dates
+
+    @property
+    def n_dates(self) -> int:
+        """Length of the temporal networks' time axis: grid dates, or raw observation slots."""
+        return self.raw_slots or len(self.out_dates)
+
+    @property
+    def day_of_year(self) -> list[int] | None:
+        """The grid dates' days of year (positional encodings); None: raw dates carry theirs."""
+        if self.raw_slots:
+            return None
+        return [d.timetuple().tm_yday for d in self.out_dates]
+
+    @property
+    def raw_slots(self) -> int:
+        """The first sensor's raw observation slots (0: gap-filled features)."""
+        return self.sensors[0].raw_slots
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -95,6 +119,7 @@ class Acquisitions:
                     "out_dates": [d.isoformat() for d in grid.out_dates],
                     "bands": list(grid.bands),
                     "variables": list(grid.variables),
+                    "raw_slots": grid.raw_slots,
                 }
                 for grid in self.sensors
             ],
@@ -126,6 +151,7 @@ class Acquisitions:
                     tuple(dt.date.fromisoformat(d) for d in grid["out_dates"]),
                     tuple(grid["bands"]),
                     tuple(grid["variables"]),
+                    int(grid.get("raw_slots", 0)),
                 )
                 for grid in document["sensors"]
             ),
@@ -165,7 +191,7 @@ def tile_stack(context: RunContext, tile: str, acquisitions: Acquisitions) -> Ti
     """The tile's series: each sensor's products on init's temporal grid, and static layers."""
     stacks = tile_stacks(context, tile)
     sensors = tuple(
-        SensorSeries(stack, grid.out_dates, grid.bands)
+        SensorSeries(stack, grid.out_dates, grid.bands, grid.raw_slots)
         for stack, grid in zip(stacks, acquisitions.sensors, strict=True)
     )
     static = tuple(static_layers(context.config, tile))

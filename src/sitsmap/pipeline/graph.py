@@ -287,6 +287,7 @@ _FEATURES = (
     "stac",
     "userFeat",
     "user_sensor",
+    "sensors_data_interpolation",
 )
 _MAP_GRID = ("chain.proj", "chain.spatial_resolution", "chain.list_tile")
 _CLASSIFIER = (
@@ -297,6 +298,7 @@ _CLASSIFIER = (
     "arg_train.svm_max_samples",
     "arg_train.sample_augmentation",
     "arg_train.deep_learning_parameters",
+    "arg_train.model_selection",
 )
 _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (init, "run_init", ("chain.list_tile", *_FEATURES)),

@@ -40,6 +40,7 @@ __all__ = [
     "FeatureBuilder",
     "compute_features",
     "feature_names",
+    "feature_variables",
     "index_names",
 ]
 
@@ -97,9 +98,16 @@ def feature_names(
         10 bands over 2018 every 10 days.
     """
     stamps = [_date_stamp(day) for day in day_numbers(out_dates)]
-    variables = [sensor.band(name).feature_name for name in _canonical_bands(bands, sensor)]
-    variables += index_names(bands, sensor)
+    variables = feature_variables(bands, sensor)
     return [f"{sensor.name}_{variable}_{stamp}" for variable in variables for stamp in stamps]
+
+
+def feature_variables(
+    bands: Sequence[str], sensor: SensorDescription = SENTINEL2_THEIA
+) -> list[str]:
+    """Return the variables of a date's features: the bands' feature names, then the indices."""
+    variables = [sensor.band(name).feature_name for name in _canonical_bands(bands, sensor)]
+    return variables + index_names(bands, sensor)
 
 
 class FeatureBuilder:

@@ -26,6 +26,12 @@ from sitsmap.io.reading import (
     read_static_window,
 )
 from sitsmap.preprocessing.features import FeatureBlock, FeatureBuilder, feature_names
+from sitsmap.preprocessing.raw_dates import (
+    RawFeatureBuilder,
+    period_dates,
+    raw_working_bytes,
+    sensor_raw_feature_names,
+)
 from sitsmap.sensors import SENTINEL2_THEIA, Product, SensorDescription
 
 __all__ = [
@@ -67,16 +73,42 @@ class TileStack:
 
 @dataclass(frozen=True)
 class SensorSeries:
-    """What one sensor gives a tile's features: its products, temporal grid and kept bands."""
+    """What one sensor gives a tile's features: its products, temporal grid and kept bands.
+
+    With ``raw_slots`` > 0 the features are each pixel's raw clear observations
+    within the grid's period, packed into that many slots (see
+    :mod:`sitsmap.preprocessing.raw_dates`), instead of the gap-filled grid.
+    """
 
     stack: TileStack
     out_dates: tuple[dt.date, ...]
     bands: tuple[str, ...]
+    raw_slots: int = 0
 
     @property
     def feature_names(self) -> list[str]:
-        """Its features' names (``sentinel2_b2_20180101``, …)."""
+        """Its features' names (``sentinel2_b2_20180101``, or ``sentinel2_b2_obs000``, …)."""
+        if self.raw_slots:
+            return sensor_raw_feature_names(self.bands, self.raw_slots, self.stack.sensor)
         return feature_names(self.bands, self.out_dates, self.stack.sensor)
+
+    def builder(
+        self, shape: tuple[int, int], out: np.ndarray
+    ) -> FeatureBuilder | RawFeatureBuilder:
+        """The builder that turns this sensor's dates of a window into its rows of ``out``."""
+        sensor = self.stack.sensor
+        if self.raw_slots:
+            first, last = self.out_dates[0], self.out_dates[-1]
+            return RawFeatureBuilder(first, last, self.bands, shape, self.raw_slots, sensor, out)
+        return FeatureBuilder(self.out_dates, self.bands, shape, sensor, out=out)
+
+    @property
+    def extra_bytes_per_pixel(self) -> int:
+        """What the raw builder holds per pixel beyond the features (0 when gap-filled)."""
+        if not self.raw_slots:
+            return 0
+        n_variables = len(self.feature_names) // self.raw_slots - 2
+        return raw_working_bytes(n_variables, len(period_dates(self.stack.dates, self.out_dates)))
 
 
 @dataclass(frozen=True)
@@ -317,9 +349,7 @@ def _window_features(
     row = 0
     for sensor, sensor_reads in zip(series.sensors, reads, strict=True):
         n_rows = len(sensor.feature_names)
-        builder = FeatureBuilder(
-            sensor.out_dates, sensor.bands, shape, sensor.stack.sensor, out=out[row : row + n_rows]
-        )
+        builder = sensor.builder(shape, out[row : row + n_rows])
         # zip takes a date first, so it stops without taking a read of the next window.
         for date, (reflectance, invalid) in zip(sensor.stack.dates, sensor_reads):  # noqa: B905
             builder.add(date, reflectance, invalid)
@@ -502,6 +532,7 @@ def series_windows(series: TileSeries, n_chunks: int | None, max_megabytes: int)
     n_features = len(series.feature_names)
     n_bands = sum(len(sensor.bands) for sensor in series.sensors)
     per_pixel = working_bytes_per_pixel(n_bands, n_features)
+    per_pixel += sum(sensor.extra_bytes_per_pixel for sensor in series.sensors)
     first = series.sensors[0]
     block = block_shape(first.stack.products[0], first.bands, first.stack.sensor)
     strip_fits = block[0] * series.grid.width * per_pixel <= max_megabytes * 2**20

@@ -162,6 +162,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     regions: Regions | None = None
     """None for a run without eco-regions."""
+    model_selection: list[dict[str, Any]] | Missing | None = None
+    """Each model's candidates and scores (``model_selection.json``); None without selection."""
 
 
 def collect(output_dir: Path) -> ReportData:
@@ -209,6 +211,7 @@ def collect(output_dir: Path) -> ReportData:
         step_times=_attempt(lambda: _step_times(layout), layout.root),
         notes=notes,
         regions=_regions(layout, config, seeds),
+        model_selection=_model_selection(layout, config, seeds),
     )
 
 
@@ -521,6 +524,41 @@ def _region_map(layout: OutputLayout, count: int) -> RegionMap:
     }
     full_shape = (info.grid.height, info.grid.width)
     return RegionMap(path=path, numbers=numbers, full_shape=full_shape, colors=colors)
+
+
+# --- model selection ----------------------------------------------------------------
+
+
+def _model_selection(
+    layout: OutputLayout, config: Config | Missing, seeds: list[int]
+) -> list[dict[str, Any]] | Missing | None:
+    """The candidates' scores of every model: ``results.json``'s, else the model folders'.
+
+    None for a run whose configuration lists no candidate (or, without a readable
+    configuration, that left no scores).
+    """
+    if not isinstance(config, Missing) and not config.arg_train.model_selection.candidates:
+        return None
+    found = _attempt(lambda: _selection_documents(layout, seeds), layout.root)
+    if isinstance(config, Missing) and (isinstance(found, Missing) or not found):
+        return None
+    if not isinstance(found, Missing) and not found:
+        return Missing("no model_selection.json in the model folders (has learning run?)")
+    return found
+
+
+def _selection_documents(layout: OutputLayout, seeds: list[int]) -> list[dict[str, Any]]:
+    """``results.json``'s ``model_selection`` entry, else every model's ``model_selection.json``."""
+    if layout.results_json.is_file():
+        document = read_json(layout.results_json)
+        if isinstance(document.get("model_selection"), list):
+            return document["model_selection"]
+    documents = []
+    for seed in seeds:
+        folder = layout.model_dir(seed)
+        paths = [folder / "model_selection.json", *sorted(folder.glob("*/model_selection.json"))]
+        documents += [read_json(path) for path in paths if path.is_file()]
+    return documents
 
 
 # --- cross-validation ---------------------------------------------------------------

@@ -51,6 +51,7 @@ from sitsmap.report.markup import (
     tag,
 )
 from sitsmap.report.regions import REGIONS_KEY, REGIONS_TITLE, regions_section
+from sitsmap.report.selection import SELECTION_KEY, SELECTION_TITLE, selection_section
 from sitsmap.validation.metrics import ClassificationMetrics
 from sitsmap.validation.report import results_json
 
@@ -70,7 +71,7 @@ SECTION_TITLES = {
 }
 """Section anchors and headings, in page order."""
 
-OPTIONAL_TITLES = {REGIONS_KEY: REGIONS_TITLE}
+OPTIONAL_TITLES = {REGIONS_KEY: REGIONS_TITLE, SELECTION_KEY: SELECTION_TITLE}
 """Sections that only some runs have (see :func:`page_sections`)."""
 
 _GLOBAL_SCORES = (("oa", "Overall accuracy"), ("kappa", "Kappa"), ("mean_fscore", "Mean F-score"))
@@ -581,11 +582,15 @@ def page_sections(data: ReportData) -> dict[str, tuple[str, Callable[[ReportData
     """Title and builder of each section of this run's report, by anchor, in page order.
 
     Every run has the sections of :data:`SECTIONS`; a run with eco-regions also has
-    the eco-regions section, after the area-adjusted accuracy.
+    the eco-regions section, after the area-adjusted accuracy, and a run that chose
+    among candidates (``arg_train.model_selection``) the model selection section,
+    after the learning curves.
     """
     page = {}
     for key, build in SECTIONS.items():
         page[key] = (SECTION_TITLES[key], build)
+        if key == "curves" and data.model_selection is not None:
+            page[SELECTION_KEY] = (SELECTION_TITLE, selection_section)
         if key == "area" and data.regions is not None:
             page[REGIONS_KEY] = (REGIONS_TITLE, regions_section)
     return page
@@ -602,5 +607,7 @@ def missing_sections(data: ReportData) -> list[tuple[str, str]]:
     found += [("samples", data.samples.get(s)) for s in data.seeds[:1]]
     if data.regions is not None:
         found += [(REGIONS_KEY, data.regions.results), (REGIONS_KEY, data.regions.region_map)]
+    if data.model_selection is not None:
+        found.append((SELECTION_KEY, data.model_selection))
     titles = {**SECTION_TITLES, **OPTIONAL_TITLES}
     return [(titles[k], v.reason) for k, v in found if isinstance(v, Missing)]

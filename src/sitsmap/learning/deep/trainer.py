@@ -18,6 +18,7 @@ one batched forward pass and a confusion matrix built with ``torch.bincount``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -35,8 +36,17 @@ from torch import nn
 
 from sitsmap.config.schema import DeepLearningParameters
 from sitsmap.errors import ConfigError, InputDataError
+from sitsmap.learning.deep.augment import AUGMENTATION_SEED, Augmentation, augment, layout_of
 from sitsmap.learning.deep.history import CRITERIA, HISTORY_COLUMNS, not_learning
-from sitsmap.learning.deep.models import build_network
+from sitsmap.learning.deep.layout import (
+    DAY_VARIABLE,
+    RAW_SLOT,
+    VALID_VARIABLE,
+    TemporalLayout,
+    is_raw,
+    raw_slot_count,
+)
+from sitsmap.learning.deep.models import build_network, check_raw_support
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -46,7 +56,9 @@ __all__ = [
     "auto_learning_rate",
     "auto_settings",
     "check_feature_order",
+    "check_raw_feature_order",
     "column_mean_std",
+    "raw_mean_std",
     "confusion_metrics",
     "finite_column_stats",
     "monitoring_split",
@@ -86,7 +98,7 @@ COSINE_WARMUP = 0.05
 
 SCHEDULES = ("constant", "onecycle", "cosine")
 IMPUTATIONS = ("refuse", "mean", "zero")
-TEMPORAL_NETWORKS = ("TempCNN", "LTAE")
+TEMPORAL_NETWORKS = ("TempCNN", "LTAE", "Transformer")
 
 _DATED_NAME = re.compile(r"^(?P<variable>.+)_(?P<date>\d{8})$")
 """A feature name ``<sensor>_<variable>_<YYYYMMDD>`` (see :func:`check_feature_order`)."""
@@ -229,6 +241,64 @@ def column_mean_std(X: np.ndarray, chunk: int = 16384) -> tuple[np.ndarray, np.n
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def raw_mean_std(
+    X: np.ndarray, layout: TemporalLayout, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the per-column standardisation of raw-dates rows ``X``, in float32.
+
+    Each channel's ``T`` value columns share the mean and standard deviation of
+    that channel over the valid observations only (the padding zeros would bias
+    them, and a slot holds different dates from pixel to pixel, so per-slot
+    statistics mean nothing). The days and validity columns get a mean of 0 and a
+    scale of 1: the networks read them as they are. Accumulated in float64 over
+    row chunks, in two passes; a constant channel, or one never observed, gets a
+    scale of 1.
+
+    Parameters
+    ----------
+    X : ndarray
+        Rows ``(n_samples, layout.n_features)``.
+    layout : TemporalLayout
+        A raw layout (``layout.raw``).
+    chunk : int
+        Rows per block (raw rows are wide: 4096 rows of 15 × 91 columns are 45 MB in float64).
+
+    Returns
+    -------
+    mean, scale : ndarray of float32
+        ``(layout.n_features,)`` each, as :func:`column_mean_std` gives them.
+    """
+    n_channels, n_slots = layout.n_channels, layout.n_dates
+    count = 0.0
+    sums = np.zeros(n_channels)
+    for values, valid in _raw_blocks(X, layout, chunk):
+        count += valid.sum()
+        sums += np.einsum("bct,bt->c", values, valid)
+    channel_mean = sums / max(count, 1.0)
+    squares = np.zeros(n_channels)
+    for values, valid in _raw_blocks(X, layout, chunk):
+        squares += np.einsum("bct,bt->c", (values - channel_mean[:, None]) ** 2, valid)
+    channel_std = np.sqrt(squares / max(count, 1.0))
+    channel_std[channel_std == 0] = 1.0
+    mean = np.zeros(layout.n_features)
+    scale = np.ones(layout.n_features)
+    mean[: layout.n_values] = np.repeat(channel_mean, n_slots)
+    scale[: layout.n_values] = np.repeat(channel_std, n_slots)
+    return mean.astype(np.float32), scale.astype(np.float32)
+
+
+def _raw_blocks(
+    X: np.ndarray, layout: TemporalLayout, chunk: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield the values ``(b, C, T)`` and validity ``(b, T)`` of row chunks, in float64."""
+    n_values, n_slots = layout.n_values, layout.n_dates
+    for start in range(0, len(X), chunk):
+        block = X[start : start + chunk]
+        values = block[:, :n_values].astype(np.float64).reshape(len(block), -1, n_slots)
+        valid = (block[:, n_values + n_slots :] > 0.5).astype(np.float64)
+        yield values, valid
+
+
 def confusion_metrics(confusion: torch.Tensor) -> torch.Tensor:
     """Return overall accuracy, Cohen's kappa and macro F-score of a confusion matrix.
 
@@ -292,18 +362,23 @@ def _fill_non_finite(X: np.ndarray, values: np.ndarray, chunk: int = 16384) -> N
 
 
 def check_feature_order(feature_names: Sequence[str], n_dates: int, dl_name: str) -> None:
-    """Refuse feature names that are not in the band-by-band order TempCNN and L-TAE read.
+    """Refuse feature names that are not in the band-by-band order the temporal networks read.
 
     The networks reshape a row into ``(bands, dates)``: the first ``n_dates``
     features must be the first band's dates, and so on, as the chain names
     them (``sentinel2_b2_20180101``, ``sentinel2_b2_20180111``, …). Names
     without a ``_YYYYMMDD`` suffix cannot be checked and are accepted.
+    Raw-dates names (``sentinel2_b2_obs000``) must be in the raw layout's order
+    (see :func:`check_raw_feature_order`).
 
     Raises
     ------
     InputDataError
         If the names are dated but not band by band (e.g. date by date).
     """
+    if is_raw(feature_names):
+        check_raw_feature_order(feature_names, n_dates, dl_name)
+        return
     matches = [_DATED_NAME.match(name) for name in feature_names]
     if not all(matches) or len(matches) % n_dates:
         log.debug("feature names without date stamps: their order is not checked")
@@ -318,6 +393,41 @@ def check_feature_order(feature_names: Sequence[str], n_dates: int, dl_name: str
         f"{dl_name} reshapes the features into (bands, {n_dates} dates), band by band, "
         f"but the feature names come {order} ({', '.join(feature_names[:3])}, …): "
         "order the columns <sensor>_<band>_<date>, all dates of a band before the next band"
+    )
+
+
+def check_raw_feature_order(feature_names: Sequence[str], n_slots: int, dl_name: str) -> None:
+    """Refuse raw-dates feature names that are not in the raw layout's order.
+
+    The order (:mod:`~sitsmap.learning.deep.layout`): each variable's ``n_slots``
+    slots in slot order (``sentinel2_b2_obs000``, ``sentinel2_b2_obs001``, …),
+    variable after variable, then the slots' days (``sentinel2_doy_obsKKK``), then
+    their validity flags (``sentinel2_valid_obsKKK``).
+
+    Raises
+    ------
+    InputDataError
+        If the names are not in that order, or not all raw-dates names.
+    """
+    matches = [RAW_SLOT.match(str(name)) for name in feature_names]
+    if all(matches) and n_slots > 0 and len(matches) % n_slots == 0:
+        variables = np.array([m["variable"] for m in matches]).reshape(-1, n_slots)
+        slots = np.array([int(m["slot"]) for m in matches]).reshape(-1, n_slots)
+        kinds = [str(v).rsplit("_", 1)[-1] for v in variables[:, 0]]
+        if (
+            len(kinds) > 2
+            and (variables == variables[:, :1]).all()
+            and (slots == np.arange(n_slots)).all()
+            and kinds[-2:] == [DAY_VARIABLE, VALID_VARIABLE]
+            and not {DAY_VARIABLE, VALID_VARIABLE} & set(kinds[:-2])
+        ):
+            return
+    raise InputDataError(
+        f"{dl_name} reads raw-dates features as channels x {n_slots} observation slots, "
+        f"then the slots' days and validity flags, but the feature names come in another "
+        f"order ({', '.join(map(str, feature_names[:3]))}, …): order the columns "
+        "<sensor>_<variable>_obsKKK, all slots of a variable before the next, then "
+        f"<sensor>_{DAY_VARIABLE}_obsKKK, then <sensor>_{VALID_VARIABLE}_obsKKK"
     )
 
 
@@ -370,7 +480,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    dl_name : {"MLPClassifier", "TempCNN", "LTAE"}
+    dl_name : {"MLPClassifier", "TempCNN", "LTAE", "Transformer"}
         Network architecture (see :mod:`sitsmap.learning.deep.models`).
     epochs : int, optional
         Epochs per grid combination; None: :func:`auto_epochs`.
@@ -399,9 +509,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     dl_parameters : dict, optional
         Extra keyword arguments of the network's constructor.
     n_dates : int, optional
-        Dates of the temporal grid (TempCNN, LTAE).
+        Dates of the temporal grid (TempCNN, LTAE, Transformer), or observation
+        slots of raw-dates features (then counted from ``feature_names`` when omitted).
     day_of_year : sequence of int, optional
-        Day of each date (LTAE's positional encoding).
+        Day of each grid date (positional encoding of LTAE and the Transformer).
     device : str, optional
         Training device; CUDA when available, else the CPU, when omitted.
     weight_decay : float, optional
@@ -415,7 +526,14 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         the samples given to ``fit``, or by 0 (in ``fit`` and in ``predict``).
     feature_names : sequence of str, optional
         Names of the feature columns: named in error messages, and checked to be
-        band by band for TempCNN and LTAE (see :func:`check_feature_order`).
+        band by band for the temporal networks (see :func:`check_feature_order`).
+        Raw-dates names (``sentinel2_b2_obs000``, see
+        :mod:`~sitsmap.learning.deep.layout`) make LTAE and the Transformer read
+        each sample's days and validity; their values are then standardised per
+        channel over the valid observations (:func:`raw_mean_std`).
+    augmentation : mapping, optional
+        ``jitter``, ``date_dropout`` and ``time_shift`` of the training mini-batches
+        (see :mod:`sitsmap.learning.deep.augment`); unset ones are off.
 
     Attributes
     ----------
@@ -459,6 +577,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         lr_schedule: str | None = None,
         impute: str = "refuse",
         feature_names: Sequence[str] | None = None,
+        augmentation: dict[str, float | None] | None = None,
     ) -> None:
         self.dl_name = dl_name
         self.epochs = epochs
@@ -479,6 +598,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.impute = impute
         self.feature_names = feature_names
+        self.augmentation = augmentation
 
     @classmethod
     def from_settings(
@@ -510,6 +630,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             lr_schedule=dl.lr_schedule,
             impute=dl.impute,
             feature_names=None if feature_names is None else [str(n) for n in feature_names],
+            augmentation=dl.augmentation.model_dump(),
         )
 
     # ------------------------------------------------------------------ fit
@@ -580,7 +701,18 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                 raise ConfigError(f"unknown {what} {value!r}; known: {names}")
 
     def _check_feature_names(self) -> None:
-        """Check the feature names' count and, for TempCNN and LTAE, their order."""
+        """Check the feature names' count and, for the temporal networks, their order.
+
+        Raw-dates names (see :mod:`~sitsmap.learning.deep.layout`) are refused for
+        the networks that need aligned dates, and checked for the others.
+
+        Raises
+        ------
+        ConfigError
+            On raw-dates features for the MLP or TempCNN.
+        InputDataError
+            On a wrong count of names, or names in the wrong order.
+        """
         if self.feature_names is None:
             return
         names = list(self.feature_names)
@@ -588,9 +720,38 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             raise InputDataError(
                 f"{len(names)} feature names given for {self.n_features_in_} features"
             )
-        n_dates = self.n_dates or (len(self.day_of_year) if self.day_of_year else None)
+        check_raw_support(self.dl_name, self._raw())
+        n_dates = self._n_dates()
         if self.dl_name in TEMPORAL_NETWORKS and n_dates:
             check_feature_order(names, n_dates, self.dl_name)
+
+    def _raw(self) -> bool:
+        """Whether the features are in the raw-dates layout (told by their names)."""
+        return is_raw(self.feature_names)
+
+    def _n_dates(self) -> int | None:
+        """Return the length of the time axis: grid dates, or raw observation slots.
+
+        ``n_dates`` when given; else, raw, the slots the names hold, or the grid's
+        ``day_of_year`` count.
+        """
+        if self.n_dates:
+            return int(self.n_dates)
+        if self._raw():
+            return raw_slot_count(list(self.feature_names or ())) or None
+        return len(self.day_of_year) if self.day_of_year else None
+
+    def _raw_layout(self) -> TemporalLayout | None:
+        """Return the raw-dates layout of the features, or None for gap-filled ones.
+
+        Raises
+        ------
+        InputDataError
+            If raw-dates features do not split into whole time series.
+        """
+        if not self._raw():
+            return None
+        return TemporalLayout.of(self.n_features_in_, self._n_dates() or 0, raw=True)
 
     def _impute_values(self, X: np.ndarray) -> np.ndarray | None:
         """Return the per-column values replacing non-finite features (None: refused).
@@ -640,7 +801,11 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if self.impute_values_ is not None:
             _fill_non_finite(learning_features, self.impute_values_)
             _fill_non_finite(monitoring_features, self.impute_values_)
-        self.mean_, self.scale_ = column_mean_std(learning_features)
+        raw_layout = self._raw_layout()
+        if raw_layout is None:
+            self.mean_, self.scale_ = column_mean_std(learning_features)
+        else:  # per channel over the valid observations; days and flags left as they are
+            self.mean_, self.scale_ = raw_mean_std(learning_features, raw_layout)
         learning_device = torch.device("cpu") if self.num_workers > 0 else device
         learning = self._samples(learning_features, y_index[learn], learning_device)
         monitoring = self._samples(monitoring_features, y_index[monitor], device)
@@ -709,14 +874,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         return weights.to(device)
 
     def _network(self) -> nn.Module:
-        """Build an untrained network for the fitted data's shape."""
+        """Build an untrained network for the fitted data's shape and layout."""
+        raw = self._raw()
         return build_network(
             self.dl_name,
             self.n_features_in_,
             len(self.classes_),
-            self.n_dates,
+            self._n_dates() if raw else self.n_dates,
             self.day_of_year,
             self.dl_parameters,
+            raw=raw,
         )
 
     def _untrained_network(self) -> nn.Module:
@@ -765,12 +932,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         scheduler = _scheduler(optimizer, plan, _batches_per_epoch(len(learning), batch_size))
         loss_function = nn.CrossEntropyLoss(weight=weights)
         generator = torch.Generator(device=learning.X.device).manual_seed(self.seed)
+        augmented = self._augmenter(device)
         column = CRITERIA[self.selection_criterion]
         run = _Run([], float("nan"), 0, {})
         for epoch in range(1, plan.epochs + 1):
             start = time.perf_counter()
             model.train()
             batches = self._batches(learning, batch_size, generator, device)
+            if augmented is not None:
+                batches = ((augmented(features), labels) for features, labels in batches)
             train_loss = _train_epoch(model, optimizer, loss_function, batches, scheduler)
             val_loss, oa, kappa, fscore = _evaluate(
                 model, monitoring, loss_function, len(self.classes_)
@@ -819,6 +989,25 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             index = order[start : start + batch_size]
             if len(index) > 1 or len(samples) == 1:
                 yield samples.X[index], samples.y[index]
+
+    def _augmenter(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Return the function augmenting a training batch on ``device``, or None when off.
+
+        Off unless asked for when the learning rate is given, so given settings train
+        as before. Its draws come from a generator of its own: the shuffling, the
+        initial weights and the networks' dropout draw what they drew without it.
+        """
+        settings = Augmentation.resolve(self.augmentation, automatic=self.learning_rates is None)
+        if not settings.enabled:
+            return None
+        layout = layout_of(self.n_features_in_, self.n_dates, self.day_of_year, self.feature_names)
+        log.info("augmenting the training batches: %s, layout %s", settings, layout)
+        generator = torch.Generator(device=device).manual_seed(self.seed + AUGMENTATION_SEED)
+        mean = torch.from_numpy(self.mean_).to(device)
+        scale = torch.from_numpy(self.scale_).to(device)
+        return functools.partial(
+            augment, layout=layout, settings=settings, generator=generator, mean=mean, scale=scale
+        )
 
     def _diagnose(
         self,
@@ -907,6 +1096,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if params["feature_names"] is not None:
             params["feature_names"] = [str(n) for n in params["feature_names"]]
         params["device"] = None if self.device is None else str(self.device)
+        if params["augmentation"] is not None:
+            params["augmentation"] = {
+                k: None if v is None else float(v) for k, v in dict(params["augmentation"]).items()
+            }
         impute_values = getattr(self, "impute_values_", None)
         return {
             "params": params,

@@ -166,6 +166,7 @@ def _load_models(
 def _load_one(context: RunContext, seed: int, region: str | None, names: list[str]):
     """One model, checked against its learning task's record and this run's features."""
     # Imported here, in the worker that classifies (see steps.learning.train).
+    from sitsmap.learning.compiled import with_compiled
     from sitsmap.learning.persistence import load_model, use_threads
     from sitsmap.scheduling.records import recorded_outputs
 
@@ -181,7 +182,14 @@ def _load_one(context: RunContext, seed: int, region: str | None, names: list[st
         )
     if context.threads:
         use_threads(model, context.threads)
-    return model
+    # the compiled trees beside the model (same probabilities), unless switched off
+    return with_compiled(
+        model,
+        layout.model(seed, region),
+        expected,
+        threads=context.threads,
+        enabled=context.config.arg_classification.compiled_inference,
+    )
 
 
 def learning_key(seed: int, region: str | None = None) -> str:

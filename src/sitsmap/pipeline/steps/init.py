@@ -6,13 +6,15 @@ editing the ground truth never rereads the Sentinel-2 products.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Sequence
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from sitsmap.config import dump_config
+from sitsmap.config import Config, dump_config
 from sitsmap.errors import ConfigError, InputDataError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.vector import read_vector, write_vector
@@ -26,6 +28,7 @@ from sitsmap.pipeline.acquisitions import (
 )
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.sources import image_sources, static_layers
+from sitsmap.preprocessing.raw_dates import period_dates
 from sitsmap.preprocessing.temporal import common_period, regular_dates
 from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
 from sitsmap.vectors.regions import REGION_COLUMN, assign_regions
@@ -57,7 +60,8 @@ def run_init(context: RunContext) -> None:
             out_dates[-1],
             settings.temporal_resolution,
         )
-        sensors.append(SensorGrid.of(source.sensor, out_dates, settings.keep_bands))
+        slots = _raw_slots(config, source.sensor.name, dates, out_dates)
+        sensors.append(SensorGrid.of(source.sensor, out_dates, settings.keep_bands, slots))
     _check_distinct_sensors(sensors)
     static = tuple(
         name for layer in static_layers(config, chain.list_tile[0]) for name in layer.names
@@ -72,6 +76,35 @@ def run_init(context: RunContext) -> None:
     }
     save_acquisitions(context, Acquisitions(tuple(sensors), grids, input_dates, static))
     write_text(layout.config, dump_config(config))
+
+
+def _raw_slots(
+    config: Config, sensor: str, dates: dict[str, Sequence[dt.date]], out_dates: Sequence[dt.date]
+) -> int:
+    """Observation slots of the raw-dates features; 0 when the features are gap-filled.
+
+    The most acquisitions a tile has within the grid's period, or
+    ``sensors_data_interpolation.max_observations`` when that is fewer.
+    """
+    interpolation = config.sensors_data_interpolation
+    if interpolation.use_gapfilling:
+        return 0
+    counts = {tile: len(period_dates(found, out_dates)) for tile, found in dates.items()}
+    slots = max(counts.values(), default=0)
+    if interpolation.max_observations is not None:
+        slots = min(slots, interpolation.max_observations)
+    if slots == 0:
+        raise ConfigError(
+            f"no {sensor} acquisition within {out_dates[0]} .. {out_dates[-1]}: the raw-dates "
+            "features (sensors_data_interpolation.use_gapfilling false) have no date to use"
+        )
+    LOGGER.info(
+        "%s raw dates: %d observation slots per pixel (acquisitions per tile: %s)",
+        sensor,
+        slots,
+        ", ".join(f"{tile} {count}" for tile, count in counts.items()),
+    )
+    return slots
 
 
 def prepare_truth(context: RunContext) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,15 +12,26 @@ import pandas as pd
 from sitsmap.errors import StepError
 from sitsmap.io.arrays import read_table, write_table
 from sitsmap.io.figures import save_figure
-from sitsmap.io.jsonfile import write_json
+from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.learning.deep.history import plot_history
+from sitsmap.learning.selection import CRITERIA
 from sitsmap.pipeline.acquisitions import load_acquisitions
 from sitsmap.pipeline.context import RunContext
 from sitsmap.scheduling.resources import available_cores
 from sitsmap.vectors.ground_truth import POLYGON_ID
 from sitsmap.vectors.regions import REGION_COLUMN
 
+if TYPE_CHECKING:
+    from sitsmap.config.schema import ArgTrain
+    from sitsmap.learning.classical import ClassifierProtocol
+    from sitsmap.learning.selection import Selection
+    from sitsmap.pipeline.acquisitions import Acquisitions
+    from sitsmap.pipeline.layout import OutputLayout
+
 LOGGER = logging.getLogger(__name__)
+
+MODEL_SELECTION_NAME = "model_selection.json"
+"""The scores of arg_train.model_selection's candidates, beside the model they chose."""
 
 
 def train(context: RunContext, seed: int, region: str | None = None) -> dict[str, str]:
@@ -43,13 +56,11 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
     """
     # Imported here, in the worker that trains: torch, scikit-learn and LightGBM take
     # 2.5 s to import, which the process that only builds the task graph is spared.
-    import torch
-
-    from sitsmap.learning.classical import make_classifier
-    from sitsmap.learning.deep.trainer import DeepClassifier
     from sitsmap.learning.persistence import ModelMetadata, save_model
 
     config, layout = context.config, context.layout
+    # scores of an earlier run's candidates never describe this model
+    (layout.model_dir(seed, region) / MODEL_SELECTION_NAME).unlink(missing_ok=True)
     acquisitions = load_acquisitions(context)
     names = acquisitions.feature_names
     field = config.chain.data_field
@@ -65,20 +76,12 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         )
     features = table[names].to_numpy(np.float32)
     labels = table[field].to_numpy(np.int32)
+    groups = table[POLYGON_ID].to_numpy()
     settings = config.arg_train
-    if settings.deep_learning_parameters is not None:
-        torch.set_num_threads(_cores(context))  # one worker's share, not every core
-        model = DeepClassifier.from_settings(
-            settings.deep_learning_parameters,
-            seed,
-            n_dates=len(acquisitions.out_dates),
-            day_of_year=[d.timetuple().tm_yday for d in acquisitions.out_dates],
-            feature_names=names,
-        )
-        name = settings.deep_learning_parameters.dl_name
-    else:
-        model = make_classifier(settings, seed, n_jobs=_cores(context))
-        name = settings.classifier
+    selection = _select_model(context, seed, region, features, labels, groups, acquisitions)
+    if selection is not None:
+        settings = selection.kept.settings
+    model, name = _learner(context, settings, seed, acquisitions)
     LOGGER.info(
         "training %s on %d samples × %d features, %d classes",
         name,
@@ -86,7 +89,10 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         len(names),
         np.unique(labels).size,
     )
-    model.fit(features, labels, groups=table[POLYGON_ID].to_numpy())
+    model.fit(features, labels, groups=groups)
+    extra: dict = {"samples": int(len(labels)), **({"region": region} if region else {})}
+    if selection is not None:
+        extra["model_selection"] = _selection_summary(selection)
     metadata = ModelMetadata(
         classifier=name,
         classes=[int(c) for c in model.classes_],
@@ -94,7 +100,7 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         dates=[d.isoformat() for d in acquisitions.out_dates],
         bands=list(acquisitions.bands),
         seed=seed,
-        extra={"samples": int(len(labels)), **({"region": region} if region else {})},
+        extra=extra,
     )
     digest = save_model(layout.model(seed, region), model, metadata)
     history = getattr(model, "history_", None)
@@ -106,6 +112,106 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         save_figure(loss_figure, folder / "loss_curves.png")
         save_figure(metric_figure, folder / "metric_curves.png")
     return {"model_sha256": digest}
+
+
+def _learner(
+    context: RunContext, settings: ArgTrain, seed: int, acquisitions: Acquisitions
+) -> tuple[ClassifierProtocol, str]:
+    """The unfitted model that ``settings`` (arg_train, or a candidate's) asks for, and its name.
+
+    The one builder of the learning step: model selection scores every candidate
+    with the model it gives, and the kept one is trained on every sample alike.
+    """
+    import torch
+
+    from sitsmap.learning.classical import make_classifier
+    from sitsmap.learning.deep.trainer import DeepClassifier
+
+    names = acquisitions.feature_names
+    if settings.deep_learning_parameters is not None:
+        torch.set_num_threads(_cores(context))  # one worker's share, not every core
+        model = DeepClassifier.from_settings(
+            settings.deep_learning_parameters,
+            seed,
+            n_dates=acquisitions.n_dates,
+            day_of_year=acquisitions.day_of_year,
+            feature_names=names,
+        )
+        return model, settings.deep_learning_parameters.dl_name
+    return make_classifier(settings, seed, n_jobs=_cores(context)), settings.classifier
+
+
+def _select_model(
+    context: RunContext,
+    seed: int,
+    region: str | None,
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    acquisitions: Acquisitions,
+) -> Selection | None:
+    """Score ``arg_train.model_selection``'s candidates; None without candidates.
+
+    Writes the scores as ``model_selection.json`` beside the model.
+    """
+    from sitsmap.learning.selection import expand_candidates, select_model
+
+    path = context.layout.model_dir(seed, region) / MODEL_SELECTION_NAME
+    settings = context.config.arg_train.model_selection
+    if not settings.candidates:
+        return None
+    candidates = expand_candidates(context.config.arg_train)
+    LOGGER.info(
+        "model selection%s: %d candidates, grouped %d-fold cross-validation over %d polygons",
+        f" (region {region})" if region else "",
+        len(candidates),
+        settings.folds,
+        np.unique(groups).size,
+    )
+    selection = select_model(
+        features,
+        labels,
+        groups,
+        candidates,
+        lambda candidate: _learner(context, candidate, seed, acquisitions)[0],
+        folds=settings.folds,
+        criterion=settings.criterion,
+        seed=seed,
+    )
+    document = selection.to_dict()
+    write_json(path, {"seed": seed, "region": region, **document})
+    return selection
+
+
+def model_selections(
+    layout: OutputLayout, seeds: Sequence[int], regions: Sequence[str] | None = None
+) -> list[dict]:
+    """The ``model_selection.json`` of every model of the runs that has one.
+
+    Per seed, the global model's, then each region's of ``regions``; models
+    without one (no candidates, a region that used a fallback) are left out.
+    """
+    documents = []
+    for seed in seeds:
+        for region in [None, *(regions or [])]:
+            path = layout.model_dir(seed, region) / MODEL_SELECTION_NAME
+            if path.is_file():
+                documents.append(read_json(path))
+    return documents
+
+
+def _selection_summary(selection: Selection) -> dict:
+    """What the model's metadata keeps of the selection: the kept one and each mean score."""
+    key = CRITERIA[selection.criterion]
+    return {
+        "kept": selection.kept.name,
+        "criterion": selection.criterion,
+        "folds": selection.folds,
+        "scores": {
+            candidate.name: scores.get(key, {}).get("mean") if scores else None
+            for candidate, scores in zip(selection.candidates, selection.scores, strict=True)
+        },
+    }
 
 
 def _region_samples(

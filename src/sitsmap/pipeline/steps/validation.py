@@ -11,8 +11,11 @@ from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
 from sitsmap.io.jsonfile import read_json, write_json
 from sitsmap.io.vector import read_vector
+from sitsmap.learning.selection import selection_text
 from sitsmap.nomenclature import NODATA_CLASS
 from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.preflight import configured_regions
+from sitsmap.pipeline.steps.learning import model_selections
 from sitsmap.validation.area import AreaAdjusted, area_adjusted_accuracy
 from sitsmap.validation.figures import confusion_figure
 from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics, metrics_of_pairs
@@ -143,6 +146,11 @@ def summarise(context: RunContext) -> None:
         del report["fusion"]["seed"]
         text += "\n\n#### Fusion of the runs (majority voting) ####\n\n"
         text += results_txt([(-1, _metrics(fusion))], nomenclature)
+    if context.config.arg_train.model_selection.candidates:
+        report["model_selection"] = model_selections(
+            layout, context.config.seeds, configured_regions(context.config)
+        )
+        text += selection_text(report["model_selection"])
     write_json(layout.results_json, report)
     write_text(layout.results_txt, text)
 
