@@ -91,7 +91,7 @@ def grid_rows(seed=0, per_class=120, polygons=6, noise=0.4):
 def raw_model(dl_name, **kwargs):
     """A small network on the raw peak rows, its slots taken from the feature names."""
     params = {
-        "epochs": 25,
+        "epochs": 12,
         "learning_rates": (3e-3,),
         "batch_sizes": (32,),
         "dl_parameters": SMALL[dl_name],
@@ -240,7 +240,7 @@ def test_transformer_learns_gap_filled_series():
     X_test, y_test, _ = grid_rows(seed=1)
     model = DeepClassifier(
         "Transformer",
-        epochs=15,
+        epochs=10,
         learning_rates=(3e-3,),
         batch_sizes=(32,),
         dl_parameters=SMALL["Transformer"],
