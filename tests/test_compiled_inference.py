@@ -213,3 +213,15 @@ def test_chain_classifies_with_compiled_trees_and_same_map(small_world, tmp_path
         assert np.array_equal(src.read(), fast)
     with rasterio.open(layout.classification(tile, 0, "Confidence")) as src:
         assert np.array_equal(src.read(), fast_confidence)
+
+
+def test_compiled_inference_key_is_reported_unused_for_a_network(small_world, tmp_path):
+    from sitsmap.config.checks import ineffective_settings
+
+    base = ("arg_classification.compiled_inference=false", f"chain.output_path={tmp_path}")
+    network = load_config(
+        small_world / "config.yaml", (*base, "arg_train.deep_learning_parameters={dl_name: LTAE}")
+    )
+    forest = load_config(small_world / "config.yaml", base)
+    assert any("compiled_inference has no effect" in m for m in ineffective_settings(network))
+    assert not any("compiled_inference" in m for m in ineffective_settings(forest))

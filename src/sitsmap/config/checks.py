@@ -57,6 +57,7 @@ def ineffective_settings(config: Config) -> list[str]:
         *_sample_selection(config.arg_train.sample_selection),
         *_chunks(config.python_data_managing),
         *_interpolation(config.sensors_data_interpolation),
+        *_inference(config),
         *_sources(config),
     ]
 
@@ -241,6 +242,20 @@ def _sample_selection(selection: SampleSelection) -> list[str]:
         others,
         "arg_train.sample_selection",
         f"arg_train.sample_selection.strategy is {selection.strategy}",
+    )
+
+
+def _inference(config: Config) -> list[str]:
+    arg_train = config.arg_train
+    deep = arg_train.deep_learning_parameters
+    if arg_train.model_selection.candidates or (deep is None and arg_train.classifier != "svm"):
+        return []
+    learner = arg_train.classifier if deep is None else deep.dl_name
+    return _ignored(
+        config.arg_classification,
+        ["compiled_inference"],
+        "arg_classification",
+        f"only tree models are compiled and the learner is {learner}",
     )
 
 

@@ -330,7 +330,12 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (
         classification,
         "classify_tile",
-        ("chain.region_border_width", *_FEATURES, *_NOMENCLATURE),
+        (
+            "chain.region_border_width",
+            "arg_classification.compiled_inference",
+            *_FEATURES,
+            *_NOMENCLATURE,
+        ),
     ),
     (mosaic, "mosaic_seed", (*_MAP_GRID, *_NOMENCLATURE)),
     (
