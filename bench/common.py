@@ -50,6 +50,127 @@ def world(size: int, tiles: Sequence[str] = (TILE,), name: str | None = None) ->
     return out
 
 
+def strip_world(rows: int, width: int = 10980, name: str | None = None) -> Path:
+    """Return a world of one tile cut to its top ``rows`` rows at full ``width``.
+
+    ``generate_world`` makes square tiles only; this simulates the same landscape as a
+    ``width``-pixel tile of :data:`TILE` (hills, towns and parcels at their real scales)
+    but writes only its first ``rows`` rows, so that a full-width strip costs its own
+    pixels. Products, ground truth, nomenclature and ``config.yaml`` as in
+    ``generate_world``; no truth raster. Kept under ``bench/work`` and reused (``.complete``
+    marker).
+    """
+    out = WORK / (name or f"strip{width}x{rows}")
+    marker = out / ".complete"
+    if not marker.exists():
+        log(f"generating {out.name}: a {width} x {rows} px strip of {TILE} (first use)")
+        seconds, _ = timed(_generate_strip, out, rows, width)
+        marker.write_text(f"{seconds:.1f} s\n")
+    return out
+
+
+def _generate_strip(out: Path, rows: int, width: int, seed: int = 0) -> None:
+    """Write the strip world of :func:`strip_world` into ``out``.
+
+    Hand-written from ``sitsmap.synth``'s pieces because ``generate_world`` and
+    ``TileScene`` tie the number of rows to the width; everything below a row window
+    (the ground, the atmosphere, the file layout) is the library's own.
+    """
+    import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
+
+    import shapely
+    import yaml
+
+    from sitsmap.io.atomic import write_text
+    from sitsmap.io.synth_io import copy_file
+    from sitsmap.io.vector import write_vector
+    from sitsmap.nomenclature import default_files
+    from sitsmap.synth.layout import acquisitions
+    from sitsmap.synth.truth import add_defects, survey_parcels, to_truth_crs, with_target
+    from sitsmap.synth.world import chain_config, world_landscape
+
+    start, end = dt.date(2018, 1, 1), dt.date(2018, 12, 31)
+    scene = _strip_scene(world_landscape((TILE,), width, seed), rows)
+    plan = acquisitions(TILE, start, end, seed)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-write") as pool:
+        _write_strip_products(scene, plan, out / "S2" / TILE, pool)
+    footprint = shapely.box(*scene.grid.bounds)
+    clean = with_target(survey_parcels([scene], footprint, seed), seed)
+    write_vector(to_truth_crs(add_defects(clean, seed)), out / "ground_truth.shp")
+    names, colors = default_files()
+    copy_file(names, out / "nomenclature.txt")
+    copy_file(colors, out / "colorFile.txt")
+    raw = chain_config((TILE,), start, end)
+    write_text(out / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+
+
+def _strip_scene(landscape: Any, rows: int) -> Any:
+    """A ``TileScene`` of :data:`TILE` whose grid keeps only its first ``rows`` rows.
+
+    The same attributes as ``TileScene.__init__`` sets, computed on the strip's grid
+    (parcels and roads near the strip only). Its ``size`` stays the tile's width.
+    """
+    import numpy as np
+    import shapely
+    from scipy.spatial import cKDTree
+
+    from sitsmap.io.raster import RasterGrid
+    from sitsmap.synth.layout import tile_grid
+    from sitsmap.synth.noise import text_key
+    from sitsmap.synth.scene import TileScene, _with_road_parcel
+
+    full = tile_grid(TILE, landscape.size)
+    scene = TileScene.__new__(TileScene)
+    scene.landscape, scene.tile, scene.tile_key = landscape, TILE, text_key(TILE)
+    scene.grid = RasterGrid(full.width, rows, full.transform, full.crs)
+    scene.parcels = _with_road_parcel(landscape.parcels(scene.grid.bounds), landscape, scene.grid)
+    box = shapely.box(*scene.grid.bounds)
+    scene.roads = [road for road in landscape.roads(scene.grid.bounds) if road.intersects(box)]
+    scene._tree = cKDTree(np.column_stack([scene.parcels.x[:-1], scene.parcels.y[:-1]]))
+    return scene
+
+
+def _write_strip_products(scene: Any, plan: Sequence[Any], tile_dir: Path, pool: Any) -> None:
+    """Simulate every product of ``plan`` window by window; write them on ``pool``.
+
+    Products are done in groups whose files stay open together (as ``generate_world``
+    does for large tiles), so that each window's static layers are computed once per group.
+    """
+    from sitsmap.io.synth_io import RasterSetWriter
+    from sitsmap.synth.world import _product_specs, _write_window, strips
+
+    group = 16  # 16 products x 17 files open at once
+    windows = strips(scene.grid.height)
+    for first in range(0, len(plan), group):
+        products = plan[first : first + group]
+        writers = {
+            a.name: RasterSetWriter(tile_dir / a.name, _product_specs(scene, a.name))
+            for a in products
+        }
+        try:
+            for rows in windows:
+                layers = scene.static(rows)
+                pending = []
+                for acquisition in products:
+                    arrays = scene.observe(layers, acquisition.date)
+                    writer = writers[acquisition.name]
+                    pending.append(
+                        pool.submit(_write_window, writer, arrays, acquisition.name, rows.start)
+                    )
+                    if len(pending) > 2:  # bound the arrays waiting to be written
+                        pending.pop(0).result()
+                for future in pending:
+                    future.result()
+            for writer in writers.values():
+                writer.commit()
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        log(f"  {min(first + group, len(plan))}/{len(plan)} products written")
+
+
 def run_sitsmap(args: Sequence[str], cwd: Path | None = None, cores: int | None = None) -> float:
     """Run the ``sitsmap`` command, fail loudly on error, return its wall time in seconds.
 

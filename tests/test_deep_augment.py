@@ -1,5 +1,7 @@
 """Data augmentation of the networks' training batches: jitter, date dropout, time shift."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,8 @@ from sitsmap.learning.deep.augment import (
     Augmentation,
     augment,
     date_dropout,
+    grid_shift_steps,
+    ineffective_time_shift,
     jitter,
     layout_of,
     time_shift,
@@ -243,6 +247,22 @@ def test_time_shift_moves_the_grid_by_whole_dates_edges_repeated():
     assert time_shift(x, grid_layout(days=None), 25, generator()) is x
 
 
+def test_a_time_shift_below_the_grid_step_is_found_ineffective():
+    layout = grid_layout()  # a 10-day grid over a new year
+    assert [grid_shift_steps(k, layout) for k in (9.9, 10, 25, 40)] == [0, 1, 2, 4]
+    message = ineffective_time_shift(Augmentation(time_shift=9), layout)
+    assert "time_shift is 9 days, below the temporal grid's step of 10 days" in message
+    assert "rounds to 0" in message and "\n" not in message
+    assert ineffective_time_shift(Augmentation(time_shift=10), layout) == ""
+    assert ineffective_time_shift(Augmentation(jitter=0.1), layout) == ""  # no shift asked
+    assert ineffective_time_shift(Augmentation(time_shift=9), None) == ""  # jitter only
+    raw, _ = raw_rows()
+    assert grid_shift_steps(9, raw) == 0
+    assert ineffective_time_shift(Augmentation(time_shift=9), raw) == ""  # raw shifts days
+    unknown = grid_layout(days=None)
+    assert "days are unknown" in ineffective_time_shift(Augmentation(time_shift=30), unknown)
+
+
 def test_augmentation_is_seeded():
     layout, x = raw_rows()
     settings = Augmentation(0.05, 0.3, 15)
@@ -359,3 +379,30 @@ def test_raw_dates_training_with_augmentation_runs():
         augmentation=ON,
     ).fit(X, y, np.arange(n) // 10)
     assert np.isfinite(model.history_["train_loss"]).all()
+
+
+def test_resolved_augmentation_is_stored_in_the_settings(tmp_path, train):
+    explicit = {"learning_rates": (1e-3,), "batch_sizes": (64,), "epochs": 1}
+    off = deep(**explicit).fit(*train)
+    assert off.settings_["augmentation"] == {"jitter": 0.0, "date_dropout": 0.0, "time_shift": 0.0}
+    model = deep(**explicit, augmentation={"jitter": 0.05, "time_shift": None}).fit(*train)
+    resolved = {"jitter": 0.05, "date_dropout": 0.0, "time_shift": 0.0}
+    assert model.settings_["augmentation"] == resolved
+    automatic = deep(epochs=1).fit(*train)
+    assert automatic.settings_["augmentation"] == {
+        name: getattr(AUTOMATIC, name) for name in resolved
+    }
+    path = tmp_path / "model.bin"
+    save_model(path, model, metadata())
+    loaded, _ = load_model(path)
+    assert loaded.settings_["augmentation"] == resolved
+
+
+@pytest.mark.parametrize(("shift", "warned"), [(10, True), (29.9, True), (30, False), (0, False)])
+def test_a_time_shift_below_the_grid_step_warns_once(train, caplog, shift, warned):
+    grid = {"learning_rates": (1e-3, 2e-3), "batch_sizes": (64,), "epochs": 1}  # 2 trainings
+    with caplog.at_level(logging.WARNING, logger="sitsmap.learning.deep.trainer"):
+        deep(**grid, augmentation={"time_shift": shift}).fit(*train)
+    messages = [r.getMessage() for r in caplog.records if "time_shift" in r.getMessage()]
+    expected = f"time_shift is {shift:g} days, below the temporal grid's step of 30 days"
+    assert [expected in m and "rounds to 0" in m for m in messages] == ([True] if warned else [])

@@ -279,17 +279,35 @@ def steps(config_path: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--size", default=256, show_default=True, type=click.IntRange(64, 10980))
 @click.option("--scheduler", default="processes", show_default=True)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--regression",
+    is_flag=True,
+    help="Map the world's biomass (t/ha) by regression instead of its land cover "
+    "(config_regression.yaml, into OUT_DIR/output_regression).",
+)
 @_SET
 def demo(
-    out_dir: Path, size: int, scheduler: str, workers: int, overrides: tuple[str, ...]
+    out_dir: Path,
+    size: int,
+    scheduler: str,
+    workers: int,
+    regression: bool,
+    overrides: tuple[str, ...],
 ) -> None:
     """Generate a synthetic 4-tile world and run a scaled-down reference scenario on it."""
-    from sitsmap.demo import run_demo
+    from sitsmap.demo import IDEAL_MODEL_NOTE, run_demo
 
     context = run_demo(
-        out_dir, size=size, scheduler=scheduler, workers=workers, overrides=overrides
+        out_dir,
+        size=size,
+        scheduler=scheduler,
+        workers=workers,
+        overrides=overrides,
+        regression=regression,
     )
     _echo_outputs(context)
+    if regression:
+        click.echo(IDEAL_MODEL_NOTE)
 
 
 @cli.command()
@@ -370,6 +388,8 @@ def _echo_outputs(context) -> None:
     for seed in context.config.seeds:
         for kind, label in (
             ("Classif", "map"),
+            ("Regression", "map"),
+            ("RegressionUncertainty", "uncertainty"),
             ("Smoothed", "smoothed"),
             ("Regularised", "regular"),
         ):
@@ -390,6 +410,14 @@ def _echo_accuracy(results_json: Path) -> None:
     from sitsmap.io.jsonfile import read_json
 
     results = read_json(results_json)
+    if results.get("task") == "regression":
+        for level in ("pixel", "polygon"):
+            scores = results["summary"][level]
+            rmse, r2 = (scores[key]["mean"] for key in ("rmse", "r2"))
+            rmse_text = "-" if rmse is None else f"{rmse:.4g}"
+            r2_text = "-" if r2 is None else f"{r2:.3f}"
+            click.echo(f"RMSE {level}:".ljust(17) + f"{rmse_text}  R² {r2_text}")
+        return
     maps = {"raw": results, **results.get("post_processing", {})}
     for name, entry in maps.items():
         scores = [entry["summary"][key]["mean"] for key in ("oa", "kappa")]

@@ -59,7 +59,35 @@ def ineffective_settings(config: Config) -> list[str]:
         *_interpolation(config.sensors_data_interpolation),
         *_inference(config),
         *_sources(config),
+        *_task(config),
     ]
+
+
+def _task(config: Config) -> list[str]:
+    """Classification settings in a regression, and regression settings in a classification."""
+    train, deep = config.arg_train, config.arg_train.deep_learning_parameters
+    if not config.regression:
+        why = "arg_train.task is classification"
+        messages = _ignored(train, ["regression_bins"], "arg_train", why)
+        if deep is not None:
+            where = "arg_train.deep_learning_parameters"
+            messages += _ignored(deep, ["regression_loss", "huber_delta"], where, why)
+        return messages
+    why = "a regression map has no classes"
+    messages = _ignored(
+        config.arg_classification, ["enable_probability_map"], "arg_classification", why
+    )
+    messages += _ignored(config.chain, ["nomenclature_path", "color_table"], "chain", why)
+    for name in ("smoothing", "regularisation", "vectorisation", "uncertainty"):
+        product = getattr(config.post_processing, name)
+        if product.enabled and "enabled" in product.model_fields_set:  # equal to its default
+            messages.append(f"post_processing.{name}.enabled has no effect: {why}")
+        keys = [key for key in type(product).model_fields if key != "enabled"]
+        messages += _ignored(product, keys, f"post_processing.{name}", why)
+    if deep is not None and deep.regression_loss != "huber":
+        where = "arg_train.deep_learning_parameters"
+        messages += _ignored(deep, ["huber_delta"], where, "regression_loss is mse")
+    return messages
 
 
 def _sources(config: Config) -> list[str]:

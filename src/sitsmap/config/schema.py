@@ -517,8 +517,23 @@ class DeepLearningParameters(Section):
         description="Training epochs per grid combination. Unset: enough for about 10 000 "
         "optimiser steps, ceil(10000 / ceil(n / batch)), clipped to [30, 300].",
     )
-    model_selection_criterion: Literal["fscore", "oa", "kappa", "loss"] = Field(
-        "fscore", description="Metric on the monitoring set that picks the kept epoch."
+    model_selection_criterion: Literal["fscore", "oa", "kappa", "loss", "rmse", "r2"] = Field(
+        "fscore",
+        description="Metric on the monitoring set that picks the kept epoch: fscore, oa, kappa "
+        "or loss in classification; rmse, r2 or loss in regression (where the default, fscore, "
+        "means rmse).",
+    )
+    regression_loss: Literal["mse", "huber"] = Field(
+        "mse",
+        description="Regression only: the training loss on the standardised target, mean "
+        "squared error or Huber (quadratic within huber_delta, linear beyond: robust to "
+        "outlying reference values).",
+    )
+    huber_delta: float = Field(
+        1.0,
+        gt=0,
+        description="Regression with the huber loss: where the loss turns linear, in standard "
+        "deviations of the target.",
     )
     hyperparameters_solver: HyperparametersSolver = Field(
         default_factory=HyperparametersSolver, description="Learning-rate × batch-size grid."
@@ -586,17 +601,38 @@ class ModelSelection(Section):
         description="Folds of the grouped cross-validation over the learning polygons (iota2's "
         "cross_validation_folds); fewer when a class has fewer polygons, at least 2.",
     )
-    criterion: Literal["fscore", "oa", "kappa"] = Field(
+    criterion: Literal["fscore", "oa", "kappa", "rmse", "r2"] = Field(
         "fscore",
         description="Score that picks the candidate, averaged over the folds: fscore (mean "
-        "F-score over the classes, robust to imbalanced classes), oa or kappa; ties go to the "
-        "first listed.",
+        "F-score over the classes, robust to imbalanced classes), oa or kappa; in regression "
+        "rmse or r2 (where the default, fscore, means rmse); ties go to the first listed.",
     )
 
 
 class ArgTrain(Section):
     """``arg_train``: runs, samples and the classifier."""
 
+    task: Literal["classification", "regression"] = Field(
+        "classification",
+        description="classification: chain.data_field holds integer class codes; regression: "
+        "a numeric value to map (tree cover, biomass, yield…), learnt by the random forest, "
+        "LightGBM or a network regressor and mapped as float32.",
+    )
+    regression_bins: int = Field(
+        10,
+        ge=2,
+        le=100,
+        description="Regression only: the target's quantile bins over the polygons. The split "
+        "is stratified on them, the sample selection strategies apply per bin as they do per "
+        "class, and the validation reports errors per bin.",
+    )
+    quantile_interval: tuple[float, float] | None = Field(
+        None,
+        description="Regression with lightgbm only: also fit LightGBM quantile models at these "
+        "two levels (e.g. [0.05, 0.95]); the uncertainty map is the width of that interval. "
+        "Unset: a random forest's uncertainty map is the spread (standard deviation) of its "
+        "trees' predictions, and LightGBM and networks write none.",
+    )
     runs: int = Field(1, gt=0, description="Independent runs (seeds random_seed, +1, …).")
     random_seed: int = Field(0, ge=0, description="Seed of the first run.")
     sample_selection: SampleSelection = Field(default_factory=SampleSelection)
@@ -656,6 +692,13 @@ class ArgTrain(Section):
 
             if set(LEARNER_KEYS) <= set(info.data):  # else a learner key's error is shown
                 expand_candidates(info.data, value.candidates)
+        return value
+
+    @field_validator("quantile_interval")
+    @classmethod
+    def _ordered_levels(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 < value[0] < value[1] < 1:
+            raise ValueError(f"must be two levels with 0 < low < high < 1, got {list(value)}")
         return value
 
     @field_validator("otb_classifier_options")
@@ -955,6 +998,67 @@ class Config(Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _regression_settings(self) -> Config:
+        train = self.arg_train
+        deep = train.deep_learning_parameters
+        if train.task != "regression":
+            if train.quantile_interval is not None:
+                raise ValueError(
+                    "arg_train.quantile_interval is set but arg_train.task is "
+                    "classification: the interval is a regression map's uncertainty"
+                )
+            criteria = {
+                "arg_train.model_selection.criterion": train.model_selection.criterion,
+                "arg_train.deep_learning_parameters.model_selection_criterion": (
+                    None if deep is None else deep.model_selection_criterion
+                ),
+            }
+            for key, criterion in criteria.items():
+                if criterion in {"rmse", "r2"}:
+                    raise ValueError(
+                        f"{key} is {criterion}, a regression score, but arg_train.task is "
+                        "classification: use fscore, oa or kappa"
+                    )
+            return self
+        for where, learner in self._learners():
+            if learner == "svm":
+                raise ValueError(
+                    f"arg_train.task is regression but {where} is svm, which only classifies "
+                    "here: use rf, lightgbm or a network"
+                )
+        problems = {
+            "arg_train.sample_augmentation: smote": train.sample_augmentation == "smote",
+            "chain.merge_final_classifications: true": self.chain.merge_final_classifications,
+            "arg_train.model_selection.criterion: "
+            f"{train.model_selection.criterion}": train.model_selection.criterion
+            in {"oa", "kappa"},
+        }
+        if deep is not None and deep.model_selection_criterion in {"oa", "kappa"}:
+            problems[
+                f"deep_learning_parameters.model_selection_criterion: "
+                f"{deep.model_selection_criterion}"
+            ] = True
+        given = [key for key, bad in problems.items() if bad]
+        if given:
+            raise ValueError(
+                f"arg_train.task is regression but {given[0]} is a classification setting: "
+                "remove it (regression criteria: rmse, r2)"
+            )
+        if train.quantile_interval is not None and (
+            deep is not None or train.classifier != "lightgbm"
+        ):
+            raise ValueError(
+                "arg_train.quantile_interval needs arg_train.classifier lightgbm (a random "
+                "forest's uncertainty is its trees' spread)"
+            )
+        return self
+
+    @property
+    def regression(self) -> bool:
+        """Whether the run maps a continuous value (``arg_train.task: regression``)."""
+        return self.arg_train.task == "regression"
+
     def _learners(self) -> list[tuple[str, str]]:
         """(where it is configured, learner name) of arg_train's learner, or of each candidate."""
         from sitsmap.learning.selection import expand_candidates
@@ -989,6 +1093,8 @@ class Config(Section):
     @property
     def probability_maps(self) -> bool:
         """Whether classification writes probability maps (asked for, or read by a product)."""
+        if self.regression:
+            return False
         return (
             self.arg_classification.enable_probability_map
             or self.post_processing.needs_probabilities

@@ -26,6 +26,10 @@ with categorical splits, another objective than ``multiclass``/``binary``, or
 (a second or two). ``arg_classification.compiled_inference: false`` (or
 ``SITSMAP_COMPILED_INFERENCE=0``) keeps the libraries.
 
+Regressors (``arg_train.task: regression``) are not compiled: they predict with their
+library (a forest's uncertainty needs every tree's value, which the kernels do not
+keep), said in a DEBUG line only, as nothing is wrong.
+
 Why flat arrays and numba rather than code generated per model (measured for issue 15
 on the chain's default forest and LightGBM, 481 features; see BENCHMARKS.md): TL2cgen
 spent 2 to 3.5 minutes of gcc on a 100-tree forest of 21 000 nodes (forests of hard
@@ -576,6 +580,11 @@ def save_compiled(model_path: Path, model: Any, model_sha256: str) -> Path | Non
     from sitsmap.io.compiled import remove_compiled, write_compiled
 
     remove_compiled(model_path)  # never leave an artefact of an earlier model
+    if _regressor(model):
+        log.debug(
+            "compiled inference: not for regressors; %s predicts itself", type(model).__name__
+        )
+        return None
     try:
         trees = compile_trees(model)
     except UnsupportedModelError as exc:
@@ -594,6 +603,11 @@ def save_compiled(model_path: Path, model: Any, model_sha256: str) -> Path | Non
         return None
     log.info("compiled %s trees (%d nodes) to %s", trees.kind, trees.nodes.shape[0], path)
     return path
+
+
+def _regressor(model: Any) -> bool:
+    """Whether ``model`` is a regressor (its class says ``task = "regression"``)."""
+    return getattr(type(model), "task", None) == "regression"
 
 
 def _tree_model(model: Any) -> bool:
@@ -685,8 +699,13 @@ def with_compiled(
     ClassifierProtocol
         A :class:`CompiledClassifier`, or ``model`` itself, with the reason logged
         (a WARNING, once per process and reason) when a tree model cannot use its
-        compiled trees.
+        compiled trees. A regressor is returned as is (a DEBUG line).
     """
+    if _regressor(model):
+        log.debug(
+            "compiled inference: not for regressors; %s predicts itself", type(model).__name__
+        )
+        return model
     if not _tree_model(model):
         return model
     if not compiled_inference_enabled(enabled):

@@ -1,4 +1,4 @@
-"""Save a fitted classifier with what the classification step must know to use it.
+"""Save a fitted classifier or regressor with what the classification step must know to use it.
 
 A model file (see :mod:`sitsmap.io.models`) is a zip archive: a JSON manifest
 with the :class:`ModelMetadata` (classes, feature names, dates, bands, seed)
@@ -14,6 +14,12 @@ when read:
 - LightGBM: ``booster.txt``, LightGBM's own text model, the wrapper being
   rebuilt from the manifest's parameters and classes.
 
+Regressors (``arg_train.task: regression``, :mod:`sitsmap.learning.regressors`) are
+stored alike, under their own kinds: ``rf_regression`` (``forest.skops``, trusting
+only :data:`TRUSTED_REGRESSOR_SKOPS_TYPES`, every tree checked), ``lightgbm_regression``
+(``booster.txt``, plus ``quantile_low.txt`` and ``quantile_high.txt`` with a quantile
+interval) and ``deep_regression`` (``network.pt``). Their metadata has no classes.
+
 Random forests and LightGBM models are also compiled for classification
 (:mod:`sitsmap.learning.compiled`): ``<path>.compiled.npz`` beside the model file,
 bound to its SHA-256 (a model without one is compiled when loaded).
@@ -27,6 +33,7 @@ sidecar repeats the metadata for people.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
@@ -41,11 +48,11 @@ import skops.io
 import torch
 from lightgbm.basic import LightGBMError
 from sklearn.calibration import CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from sitsmap.errors import InputDataError
@@ -54,10 +61,16 @@ from sitsmap.io.models import read_model_file, sidecar_path, write_model_file
 from sitsmap.learning.classical import SVM, ClassifierProtocol, LightGBM, RandomForest
 from sitsmap.learning.compiled import save_compiled
 from sitsmap.learning.deep.trainer import DeepClassifier
+from sitsmap.learning.regressors import (
+    LightGBMRegression,
+    RandomForestRegression,
+    RegressorProtocol,
+)
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "TRUSTED_REGRESSOR_SKOPS_TYPES",
     "TRUSTED_SKOPS_TYPES",
     "TRUSTED_SVM_TYPES",
     "ModelMetadata",
@@ -87,6 +100,14 @@ bounds checks. It is trusted here only because :func:`check_forest` validates
 every tree before the forest is used. (LightGBM's text models are parsed by
 LightGBM's own C++ code, which validates them as it reads.)"""
 
+TRUSTED_REGRESSOR_SKOPS_TYPES = [
+    "sklearn.ensemble._forest.RandomForestRegressor",
+    "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.tree._tree.Tree",
+]
+"""The only types, besides skops' built-in safe ones, a regression forest member may hold
+(``Tree`` trusted for the same reason as in :data:`TRUSTED_SKOPS_TYPES`)."""
+
 TRUSTED_SVM_TYPES = [
     "sklearn.calibration.CalibratedClassifierCV",
     "sklearn.calibration._CalibratedClassifier",
@@ -106,8 +127,19 @@ MEMBERS = {
     "rf": "forest.skops",
     "lightgbm": "booster.txt",
     "svm": "svm.skops",
+    "deep_regression": "network.pt",
+    "rf_regression": "forest.skops",
+    "lightgbm_regression": "booster.txt",
 }
 """The archive member holding each kind of model."""
+
+QUANTILE_MEMBERS = ("quantile_low.txt", "quantile_high.txt")
+"""The members holding a LightGBM regressor's low and high quantile models, when it has them."""
+
+DEEP_REGRESSOR = "sitsmap.learning.deep.regressor"
+"""The module of the network regressor, imported when one is saved or read."""
+
+Model = ClassifierProtocol | RegressorProtocol
 
 _READ_ERRORS = (
     AttributeError,
@@ -134,7 +166,7 @@ class ModelMetadata:
     classifier : str
         ``rf``, ``lightgbm``, ``svm`` or the network name (``MLPClassifier``, …).
     classes : list of int
-        Class codes, in the order of ``predict_proba``'s columns.
+        Class codes, in the order of ``predict_proba``'s columns; empty for a regressor.
     feature_names : list of str
         Feature columns, in the order the model expects them.
     dates : list of str
@@ -169,8 +201,8 @@ class ModelMetadata:
         return cls(**known)
 
 
-def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -> str:
-    """Write a fitted classifier and its metadata, atomically, plus a ``<path>.json`` sidecar.
+def save_model(path: Path, model: Model, metadata: ModelMetadata) -> str:
+    """Write a fitted model and its metadata, atomically, plus a ``<path>.json`` sidecar.
 
     A random forest or LightGBM model is also compiled, beside it
     (:func:`~sitsmap.learning.compiled.save_compiled`; never fails the save).
@@ -179,10 +211,11 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
     ----------
     path : Path
         Model file to write (the chain's is ``model/seed_N/model.bin``).
-    model : ClassifierProtocol
-        A fitted classifier from :func:`~sitsmap.learning.classical.make_classifier`.
+    model : ClassifierProtocol or RegressorProtocol
+        A fitted classifier from :func:`~sitsmap.learning.classical.make_classifier`,
+        or regressor from :func:`~sitsmap.learning.regressors.make_regressor`.
     metadata : ModelMetadata
-        What the model was trained on.
+        What the model was trained on (no classes for a regressor).
 
     Returns
     -------
@@ -192,17 +225,18 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
     Raises
     ------
     ValueError
-        If ``metadata.classes`` differ from the model's ``classes_``, or the
-        model is of a kind that cannot be saved without a pickle.
+        If ``metadata.classes`` differ from the model's ``classes_`` (a regressor has
+        none), or the model is of a kind that cannot be saved without a pickle.
     """
-    model_classes = [int(c) for c in np.asarray(model.classes_)]
+    regressor = _is_regressor(model)
+    model_classes = [] if regressor else [int(c) for c in np.asarray(model.classes_)]
     if model_classes != [int(c) for c in metadata.classes]:
         raise ValueError(
             f"metadata classes {list(metadata.classes)} differ from the model's "
             f"classes_ {model_classes}"
         )
     described = json.loads(json.dumps(metadata.to_dict(), default=_plain))
-    kind, state, member = _encode(model)
+    kind, state, members = _encode(model)
     manifest = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -210,7 +244,7 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
         "metadata": described,
         "state": state,
     }
-    digest = write_model_file(path, manifest, {MEMBERS[kind]: member})
+    digest = write_model_file(path, manifest, members)
     compiled = save_compiled(path, model, digest)
     sidecar: dict[str, Any] = {
         "format": FORMAT,
@@ -220,8 +254,8 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
         "compiled_trees": None if compiled is None else compiled.name,
         **described,
     }
-    if isinstance(model, DeepClassifier):
-        sidecar["best_params"] = model.best_params_
+    if isinstance(model, DeepClassifier) or kind == "deep_regression":
+        sidecar["best_params"] = getattr(model, "best_params_", None)
         sidecar["training"] = model.get_state()["params"]
     else:
         sidecar["training"] = _plain_params(model)
@@ -230,9 +264,7 @@ def save_model(path: Path, model: ClassifierProtocol, metadata: ModelMetadata) -
     return digest
 
 
-def load_model(
-    path: Path, expected_sha256: str | None = None
-) -> tuple[ClassifierProtocol, ModelMetadata]:
+def load_model(path: Path, expected_sha256: str | None = None) -> tuple[Model, ModelMetadata]:
     """Read a model written by :func:`save_model`; no code stored in the file runs.
 
     Parameters
@@ -245,8 +277,9 @@ def load_model(
 
     Returns
     -------
-    model : ClassifierProtocol
-        The fitted classifier; it predicts exactly as when saved.
+    model : ClassifierProtocol or RegressorProtocol
+        The fitted model; it predicts exactly as when saved (a regressor's
+        uncertainty too).
     metadata : ModelMetadata
         What it was trained on.
 
@@ -275,7 +308,7 @@ def load_model(
     try:
         metadata = ModelMetadata.from_dict(manifest["metadata"])
         kind = manifest["kind"]
-        model = _decode(kind, manifest["state"], members[MEMBERS[kind]])
+        model = _decode(kind, manifest["state"], members)
     except UntrustedTypesFoundException as exc:
         raise InputDataError(
             f"model file holds types sitsmap does not trust ({_first_line(exc)})", path
@@ -287,25 +320,49 @@ def load_model(
     return model, metadata
 
 
-def _encode(model: ClassifierProtocol) -> tuple[str, dict[str, Any], bytes]:
-    """Return a fitted model's kind, plain JSON state and archive member bytes."""
+def _encode(model: Model) -> tuple[str, dict[str, Any], dict[str, bytes]]:
+    """Return a fitted model's kind, plain JSON state and archive members."""
+    if _is_regressor(model):  # first: a network regressor may derive from DeepClassifier
+        return _encode_regressor(model)
     if isinstance(model, DeepClassifier):
         buffer = io.BytesIO()
         torch.save(model.get_state(), buffer)
-        return "deep", {}, buffer.getvalue()
+        return "deep", {}, {MEMBERS["deep"]: buffer.getvalue()}
     if isinstance(model, LightGBM):
         text, state = model.get_state()
         json.dumps(state)  # parameters must be plain JSON values, rebuilt without a pickle
-        return "lightgbm", state, text.encode("utf-8")
+        return "lightgbm", state, {MEMBERS["lightgbm"]: text.encode("utf-8")}
     if isinstance(model, RandomForest):
-        return "rf", {}, skops.io.dumps(model.to_sklearn())
+        return "rf", {}, {MEMBERS["rf"]: skops.io.dumps(model.to_sklearn())}
     if isinstance(model, SVM):
-        return "svm", {"max_samples": int(model.max_samples)}, skops.io.dumps(model.to_sklearn())
+        state = {"max_samples": int(model.max_samples)}
+        return "svm", state, {MEMBERS["svm"]: skops.io.dumps(model.to_sklearn())}
     raise ValueError(f"cannot save a {type(model).__name__} without a pickle")
 
 
-def _decode(kind: str, state: dict[str, Any], member: bytes) -> ClassifierProtocol:
+def _encode_regressor(model: Any) -> tuple[str, dict[str, Any], dict[str, bytes]]:
+    """:func:`_encode` for a regressor."""
+    if isinstance(model, LightGBMRegression):
+        texts, state = model.get_state()
+        json.dumps(state)  # parameters must be plain JSON values, rebuilt without a pickle
+        names = [MEMBERS["lightgbm_regression"], *QUANTILE_MEMBERS[: len(texts) - 1]]
+        members = {name: text.encode("utf-8") for name, text in zip(names, texts, strict=True)}
+        return "lightgbm_regression", state, members
+    if isinstance(model, RandomForestRegression):
+        return "rf_regression", {}, {MEMBERS["rf_regression"]: skops.io.dumps(model.to_sklearn())}
+    deep = _deep_regressor_type()
+    if deep is not None and isinstance(model, deep):
+        buffer = io.BytesIO()
+        torch.save(model.get_state(), buffer)
+        return "deep_regression", {}, {MEMBERS["deep_regression"]: buffer.getvalue()}
+    raise ValueError(f"cannot save a {type(model).__name__} without a pickle")
+
+
+def _decode(kind: str, state: dict[str, Any], members: dict[str, bytes]) -> Model:
     """Rebuild a fitted model from :func:`_encode`'s output, running no stored code."""
+    if kind not in MEMBERS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    member = members[MEMBERS[kind]]
     if kind == "deep":
         payload = torch.load(io.BytesIO(member), map_location="cpu", weights_only=True)
         return DeepClassifier.from_state(payload)
@@ -321,18 +378,55 @@ def _decode(kind: str, state: dict[str, Any], member: bytes) -> ClassifierProtoc
         calibrated = skops.io.loads(member, trusted=TRUSTED_SVM_TYPES)
         check_svm(calibrated)
         return SVM.from_sklearn(calibrated, max_samples=int(state["max_samples"]))
-    raise ValueError(f"unknown model kind {kind!r}")
+    return _decode_regressor(kind, state, members)
 
 
-def check_forest(forest: RandomForestClassifier) -> None:
+def _decode_regressor(kind: str, state: dict[str, Any], members: dict[str, bytes]) -> Model:
+    """:func:`_decode` for a regressor's kind."""
+    member = members[MEMBERS[kind]]
+    if kind == "lightgbm_regression":
+        quantiles = [members[name] for name in QUANTILE_MEMBERS if name in members]
+        texts = [data.decode("utf-8") for data in (member, *quantiles)]
+        return LightGBMRegression.from_state(texts, state)
+    if kind == "rf_regression":
+        forest = skops.io.loads(member, trusted=TRUSTED_REGRESSOR_SKOPS_TYPES)
+        if type(forest) is not RandomForestRegressor:
+            raise TypeError(f"expected a RandomForestRegressor, found {type(forest).__name__}")
+        check_forest(forest)
+        return RandomForestRegression.from_sklearn(forest)
+    deep = _deep_regressor_type()
+    if deep is None:
+        raise ValueError("this sitsmap has no network regressor to read it with")
+    payload = torch.load(io.BytesIO(member), map_location="cpu", weights_only=True)
+    return deep.from_state(payload)
+
+
+def _is_regressor(model: Any) -> bool:
+    """Whether ``model`` is a regressor (its class says ``task = "regression"``)."""
+    return getattr(type(model), "task", None) == "regression"
+
+
+def _deep_regressor_type() -> type | None:
+    """The network regressor's class, or None where this sitsmap has none."""
+    try:
+        module = importlib.import_module(DEEP_REGRESSOR)
+    except ModuleNotFoundError as exc:
+        if exc.name != DEEP_REGRESSOR:
+            raise
+        return None
+    return module.DeepRegressor
+
+
+def check_forest(forest: RandomForestClassifier | RandomForestRegressor) -> None:
     """Refuse a forest whose trees scikit-learn could not walk safely.
 
     skops trusts no ``Tree`` by default for a reason: prediction follows the
     stored node indices without bounds checks, so a crafted file can read
     memory out of bounds or crash the process. Every tree must be a plain
-    ``DecisionTreeClassifier`` whose children come after their parent (no
+    ``DecisionTreeClassifier`` (``DecisionTreeRegressor`` in a regression forest,
+    which has a single output) whose children come after their parent (no
     cycle), inside the tree, whose split features exist, and whose value
-    table matches the forest's classes.
+    table matches the forest's classes (one value per node in regression).
 
     Raises
     ------
@@ -340,9 +434,13 @@ def check_forest(forest: RandomForestClassifier) -> None:
         On the first tree that breaks one of these rules.
     """
     n_features = int(forest.n_features_in_)
-    n_classes = len(forest.classes_)
+    regression = isinstance(forest, RandomForestRegressor)
+    if regression and int(forest.n_outputs_) != 1:
+        raise ValueError(f"a regression forest of {forest.n_outputs_} outputs, not 1")
+    n_classes = 1 if regression else len(forest.classes_)
+    tree_type = DecisionTreeRegressor if regression else DecisionTreeClassifier
     for number, estimator in enumerate(forest.estimators_):
-        if type(estimator) is not DecisionTreeClassifier:
+        if type(estimator) is not tree_type:
             raise ValueError(f"tree {number} is a {type(estimator).__name__}")
         tree = estimator.tree_
         nodes = int(tree.node_count)
@@ -357,6 +455,7 @@ def check_forest(forest: RandomForestClassifier) -> None:
             or feature.shape != (nodes,)
             or value.shape[0] != nodes
             or value.shape[-1] != n_classes
+            or (regression and (value.shape[1:] != (1, 1) or int(tree.n_outputs) != 1))
             or int(tree.n_features) != n_features
             or not np.array_equal(leaf, right == -1)
             or np.any((left[split] <= index[split]) | (left[split] >= nodes))
@@ -415,15 +514,19 @@ def _check_svc(svc: SVC, n_features: int, n_classes: int) -> None:
         raise ValueError("the SVC's support vectors and coefficients are inconsistent")
 
 
-def use_threads(model: ClassifierProtocol, threads: int) -> None:
+def use_threads(model: Model, threads: int) -> None:
     """Make ``model`` predict on ``threads`` threads (a worker's share of the cores).
 
     A model keeps the ``n_jobs`` it was trained with; torch's setting is the process's.
+    A LightGBM regressor's quantile models get the same threads.
     """
-    if isinstance(model, DeepClassifier):
+    deep = _deep_regressor_type()
+    if isinstance(model, DeepClassifier) or (deep is not None and isinstance(model, deep)):
         torch.set_num_threads(threads)
     elif "n_jobs" in model.get_params():
         model.set_params(n_jobs=threads)
+        for quantile in getattr(model, "quantile_models_", ()):
+            quantile.set_params(n_jobs=threads)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -12,6 +12,12 @@ OA, kappa and the mean F-score are averaged over the folds, and the candidate
 with the best mean ``criterion`` is kept (ties: the first listed), then trained
 on every sample as without selection (:func:`select_model`).
 
+In regression (``arg_train.task: regression``, which every candidate inherits)
+the folds are stratified on quantile bins of the polygons' target values
+(:func:`regression_folds`), each fold is scored by RMSE, MAE and R², and the
+criterion is ``rmse`` (the lowest kept; the default ``fscore`` means it) or ``r2``
+(the highest kept). A candidate that cannot do regression (svm, smote) is refused.
+
 Nothing heavy is imported at module level: the configuration's validation
 imports :func:`expand_candidates`.
 """
@@ -36,11 +42,14 @@ if TYPE_CHECKING:
 __all__ = [
     "CRITERIA",
     "LEARNER_KEYS",
+    "REGRESSION_SCORES",
     "SCORES",
     "Candidate",
     "Selection",
     "expand_candidates",
     "grouped_folds",
+    "regression_folds",
+    "regression_scores",
     "select_model",
     "selection_text",
 ]
@@ -68,8 +77,17 @@ CANDIDATE_KEYS = ("name", "grid", *LEARNER_KEYS)
 SCORES = ("oa", "kappa", "mean_fscore")
 """The scores of each fold, as ``results.json`` names them."""
 
-CRITERIA = {"fscore": "mean_fscore", "oa": "oa", "kappa": "kappa"}
+REGRESSION_SCORES = ("rmse", "mae", "r2")
+"""The scores of each fold in regression (:func:`regression_scores`)."""
+
+CRITERIA = {"fscore": "mean_fscore", "oa": "oa", "kappa": "kappa", "rmse": "rmse", "r2": "r2"}
 """``model_selection.criterion`` → the score it reads."""
+
+TASK_CRITERIA = {"classification": ("fscore", "oa", "kappa"), "regression": ("rmse", "r2")}
+"""The criteria of each ``arg_train.task``."""
+
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+"""Scores of which the lowest mean is the best."""
 
 
 @dataclass(frozen=True)
@@ -147,13 +165,16 @@ def expand_candidates(
             update = copy.deepcopy(given)
             if "classifier" in update and "deep_learning_parameters" not in update:
                 update["deep_learning_parameters"] = None  # a classical learner, even after a net
+            shown = name or ", ".join(f"{_short(k)}={_label(v)}" for k, v in _flat(given))
             try:
                 settings = ArgTrain.model_validate(_merged(plain, update))
             except ValidationError as exc:
-                shown = name or ", ".join(f"{_short(k)}={_label(v)}" for k, v in _flat(given))
                 raise ValueError(
                     f"{where} ({shown or 'no setting'}): {_first_error(exc)}"
                 ) from None
+            refusal = _not_for_task(settings)
+            if refusal:
+                raise ValueError(f"{where} ({shown or 'no setting'}): {refusal}")
             expanded.append((name or _auto_name(settings, given), given, settings))
     names = [name for name, _, _ in expanded]
     seen: dict[str, int] = {}
@@ -164,6 +185,17 @@ def expand_candidates(
             name = f"{name} #{seen[name]}"
         result.append(Candidate(name=name, settings=settings, given=given))
     return result
+
+
+def _not_for_task(settings: ArgTrain) -> str | None:
+    """Why a candidate's learner cannot do its ``task``, or None."""
+    if settings.task != "regression":
+        return None
+    if settings.sample_augmentation == "smote":
+        return "sample_augmentation smote oversamples classes and does not do regression"
+    if settings.deep_learning_parameters is None and settings.classifier == "svm":
+        return "classifier svm does not do regression: use rf, lightgbm or a network"
+    return None
 
 
 def _combinations(raw: Any, where: str) -> list[tuple[dict[str, Any], str | None]]:
@@ -347,6 +379,87 @@ def grouped_folds(
     return splits, "; ".join(notes) or None
 
 
+def regression_folds(
+    target: np.ndarray, groups: np.ndarray, folds: int, seed: int, bins: int = 10
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str | None]:
+    """Folds that never split a polygon, stratified on quantile bins of the target.
+
+    Each polygon's mean target value puts it in one of ``bins`` quantile bins
+    (:func:`~sitsmap.sampling.bins.bin_edges`), fewer when there are fewer than
+    ``folds`` polygons per bin, so that each fold gets low and high values alike;
+    scikit-learn's ``StratifiedGroupKFold`` then deals the polygons out.
+
+    Parameters
+    ----------
+    target : numpy.ndarray
+        Target value of each sample (finite).
+    groups : numpy.ndarray
+        Polygon id of each sample.
+    folds : int
+        Folds asked for; fewer when there are fewer polygons (at least 2).
+    seed : int
+        Seed of the shuffle of the polygons.
+    bins : int
+        Quantile bins wanted (``arg_train.regression_bins``).
+
+    Returns
+    -------
+    list of (train indices, test indices), str or None
+        The folds (empty when there are fewer than 2 polygons), and a note on
+        what was adapted, if anything.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from sitsmap.sampling.bins import bin_edges, bin_of
+
+    target = np.asarray(target, dtype=np.float64)
+    polygons, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    total = int(polygons.size)
+    if total < 2:
+        return [], f"{total} learning polygon: no cross-validation possible"
+    k = min(max(2, folds), total)
+    note = f"{k} folds instead of {folds}: {total} learning polygons" if k < folds else None
+    per_polygon = np.bincount(inverse, weights=target) / np.bincount(inverse)
+    used = max(1, min(bins, total // k))
+    if used < bins:
+        LOGGER.info("model selection: folds stratified on %d target bins, not %d", used, bins)
+    strata = bin_of(per_polygon, bin_edges(per_polygon, used))[inverse]
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(seed) % 2**32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "the least populated class has …"
+        splits = [
+            (train, test)
+            for train, test in splitter.split(np.zeros((len(target), 1)), strata, groups)
+            if train.size and test.size
+        ]
+    return splits, note
+
+
+def regression_scores(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of predictions (NaN R² when the observed values are constant).
+
+    Parameters
+    ----------
+    observed, predicted : numpy.ndarray
+        Target values and their predictions, one per sample.
+
+    Returns
+    -------
+    dict
+        ``rmse``, ``mae`` and ``r2`` (:data:`REGRESSION_SCORES`), float64.
+    """
+    # three lines of numpy rather than scikit-learn's metrics: r2_score gives 0 or 1 (or
+    # -inf) on a fold of constant values, where NaN lets the mean over folds leave it out
+    observed = np.asarray(observed, dtype=np.float64)
+    error = np.asarray(predicted, dtype=np.float64) - observed
+    spread = float(np.sum((observed - observed.mean()) ** 2))
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - float(np.sum(error**2)) / spread if spread > 0 else math.nan,
+    }
+
+
 # --- selection --------------------------------------------------------------------------
 
 
@@ -359,7 +472,8 @@ class Selection:
     candidates : list of Candidate
         As listed.
     scores : list of dict
-        Per candidate, by score name (:data:`SCORES`): ``mean``, ``std`` (over the
+        Per candidate, by score name (:data:`SCORES`, :data:`REGRESSION_SCORES` in
+        regression): ``mean``, ``std`` (over the
         folds, scikit-learn's ``ddof=0``) and the ``folds``' values; empty when no
         fold could be made or the candidate failed.
     errors : list of str or None
@@ -367,7 +481,7 @@ class Selection:
     best : int
         Index of the kept candidate.
     criterion : str
-        ``fscore``, ``oa`` or ``kappa``.
+        ``fscore``, ``oa`` or ``kappa``; ``rmse`` or ``r2`` in regression.
     folds : int
         Folds used.
     requested_folds : int
@@ -378,6 +492,8 @@ class Selection:
         Seed of the folds and of every model.
     note : str or None
         What was adapted (fewer folds, classes some folds never learn, no fold at all).
+    task : str
+        ``classification`` or ``regression``.
     """
 
     candidates: list[Candidate]
@@ -390,6 +506,7 @@ class Selection:
     fold_sizes: list[dict[str, int]] = field(default_factory=list)
     seed: int = 0
     note: str | None = None
+    task: str = "classification"
 
     @property
     def kept(self) -> Candidate:
@@ -397,8 +514,20 @@ class Selection:
         return self.candidates[self.best]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``model_selection.json`` beside the model, and ``results.json``."""
+        """JSON-ready: ``model_selection.json`` beside the model, and ``results.json``.
+
+        A regression's document also says ``task``, its ``scores`` and whether the
+        criterion's ``lower_is_better``.
+        """
+        task = {}
+        if self.task == "regression":
+            task = {
+                "task": self.task,
+                "scores": list(REGRESSION_SCORES),
+                "lower_is_better": CRITERIA[self.criterion] in LOWER_IS_BETTER,
+            }
         return {
+            **task,
             "criterion": self.criterion,
             "score": CRITERIA[self.criterion],
             "folds": self.folds,
@@ -441,7 +570,8 @@ def select_model(
     features : numpy.ndarray
         Samples × features.
     labels : numpy.ndarray
-        Class code of each sample.
+        Class code of each sample; its target value in regression (the candidates'
+        ``task``).
     groups : numpy.ndarray
         Polygon id of each sample: a polygon is never on both sides of a fold.
     candidates : sequence of Candidate
@@ -450,13 +580,15 @@ def select_model(
         Returns the unfitted model of an ``arg_train``, seeded: the learning step's own
         (:func:`~sitsmap.learning.classical.make_classifier`, or
         :meth:`~sitsmap.learning.deep.trainer.DeepClassifier.from_settings` with the
-        run's dates and feature names), so that the kept candidate is trained on
-        every sample exactly as it was scored.
+        run's dates and feature names; :func:`~sitsmap.learning.regressors.make_regressor`
+        in regression), so that the kept candidate is trained on every sample exactly
+        as it was scored.
     folds : int
         Folds asked for (:func:`grouped_folds`).
     criterion : str
         ``fscore`` (mean F-score over the classes), ``oa`` or ``kappa``: the mean
-        over the folds that picks the candidate; ties go to the first listed.
+        over the folds that picks the candidate; ties go to the first listed. In
+        regression ``rmse`` (the lowest is kept; ``fscore`` means it) or ``r2``.
     seed : int
         Seed of the folds (the models' seeds are ``build``'s).
 
@@ -471,23 +603,29 @@ def select_model(
     StepError
         If every candidate fails.
     ValueError
-        On an unknown criterion or no candidate.
+        On an unknown criterion, one of the other task, or no candidate.
     """
     from sitsmap.errors import StepError
-    from sitsmap.validation.metrics import metrics_of_pairs
 
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; known: {list(CRITERIA)}")
     if not candidates:
         raise ValueError("no candidate to choose from")
+    task = candidates[0].settings.task
+    criterion = _task_criterion(criterion, task)
     features, labels, groups = np.asarray(features), np.asarray(labels), np.asarray(groups)
-    splits, note = grouped_folds(labels, groups, folds, seed)
+    if task == "regression":
+        bins = candidates[0].settings.regression_bins
+        splits, note = regression_folds(labels, groups, folds, seed, bins)
+    else:
+        splits, note = grouped_folds(labels, groups, folds, seed)
     if note:
         LOGGER.warning("model selection: %s", note)
+    scorer = _regression_fold if task == "regression" else _classification_fold
     scores: list[dict[str, dict[str, Any]]] = []
     errors: list[str | None] = []
     for candidate in candidates:
-        per_fold: dict[str, list[float]] = {key: [] for key in SCORES}
+        per_fold: dict[str, list[float]] = {}
         error = None
         for number, (train, test) in enumerate(splits, start=1):
             try:
@@ -498,9 +636,8 @@ def select_model(
                 error = f"fold {number}: {type(exc).__name__}: {_one_line(exc)}"
                 LOGGER.warning("model selection: %s failed on %s", candidate.name, error)
                 break
-            metrics = metrics_of_pairs(labels[test], predicted)
-            for key in SCORES:
-                per_fold[key].append(float(getattr(metrics, key)))
+            for key, value in scorer(labels[test], predicted).items():
+                per_fold.setdefault(key, []).append(value)
         errors.append(error)
         scores.append({} if error or not splits else _summary(per_fold))
     best = _best(scores, errors, CRITERIA[criterion])
@@ -532,9 +669,42 @@ def select_model(
         fold_sizes=fold_sizes,
         seed=seed,
         note=note,
+        task=task,
     )
     _log(selection)
     return selection
+
+
+def _task_criterion(criterion: str, task: str) -> str:
+    """The criterion that applies to ``task``: ``fscore`` means ``rmse`` in regression.
+
+    Raises
+    ------
+    ValueError
+        If ``criterion`` is one of the other task's.
+    """
+    if task == "regression" and criterion == "fscore":
+        return "rmse"
+    known = TASK_CRITERIA.get(task, ())
+    if criterion not in known:
+        raise ValueError(
+            f"model_selection.criterion {criterion} does not apply to {task}: "
+            f"use {' or '.join(known)}"
+        )
+    return criterion
+
+
+def _classification_fold(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """OA, kappa and mean F-score of a fold (:data:`SCORES`)."""
+    from sitsmap.validation.metrics import metrics_of_pairs
+
+    metrics = metrics_of_pairs(observed, predicted)
+    return {key: float(getattr(metrics, key)) for key in SCORES}
+
+
+def _regression_fold(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of a fold (:data:`REGRESSION_SCORES`)."""
+    return regression_scores(observed, predicted)
 
 
 def _summary(per_fold: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
@@ -553,10 +723,15 @@ def _summary(per_fold: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
 def _best(
     scores: list[dict[str, dict[str, Any]]], errors: list[str | None], key: str
 ) -> int | None:
-    """The highest mean ``key`` (the first on ties); the first that trained when none has one."""
+    """The best mean ``key`` (the first on ties); the first that trained when none has one.
+
+    The best is the highest, or the lowest for :data:`LOWER_IS_BETTER` scores.
+    """
+    sign = -1.0 if key in LOWER_IS_BETTER else 1.0
     best, best_value = None, -math.inf
     for index, (summary, error) in enumerate(zip(scores, errors, strict=True)):
         value = summary.get(key, {}).get("mean", math.nan) if summary else math.nan
+        value = sign * value
         if error is None and math.isfinite(value) and value > best_value:
             best, best_value = index, value
     if best is None:
@@ -603,7 +778,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_SCORE_LABELS = {"mean_fscore": "mean F-score", "oa": "OA", "kappa": "kappa"}
+_SCORE_LABELS = {
+    "mean_fscore": "mean F-score",
+    "oa": "OA",
+    "kappa": "kappa",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R2",
+}
 
 
 def selection_text(documents: Sequence[Mapping[str, Any]]) -> str:
@@ -624,7 +806,8 @@ def selection_text(documents: Sequence[Mapping[str, Any]]) -> str:
         )
         if document.get("note"):
             text += f"# {document['note']}\n"
-        order = [key, *(k for k in SCORES if k != key)]
+        names = REGRESSION_SCORES if document.get("task") == "regression" else SCORES
+        order = [key, *(k for k in names if k != key)]
         width = max(len(c["name"]) for c in document["candidates"]) + 2
         header = " " * (width + 2) + "".join(f"{_SCORE_LABELS[k]:<20}" for k in order)
         text += header.rstrip() + "\n"

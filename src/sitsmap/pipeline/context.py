@@ -44,3 +44,14 @@ class RunContext:
         """Class names and colours (the OSO defaults where the config gives none)."""
         chain = self.config.chain
         return load_nomenclature(chain.nomenclature_path, chain.color_table)
+
+    @property
+    def strata_field(self) -> str:
+        """The ground truth's column that the split and the sample selection stratify on.
+
+        The class field; in a regression, the target's quantile bin
+        (:data:`~sitsmap.vectors.ground_truth.BIN_COLUMN`).
+        """
+        from sitsmap.vectors.ground_truth import BIN_COLUMN
+
+        return BIN_COLUMN if self.config.regression else self.config.chain.data_field

@@ -41,7 +41,7 @@ def build_tasks(config: Config) -> list[Task]:
             seed,
             regions=regions,
             fallback=config.chain.region_fallback,
-            post=config.post_processing,
+            post=_post_processing(config),
             with_probabilities=config.probability_maps,
         )
     summary_needs = tuple(f"validation-seed{seed}" for seed in seeds)
@@ -91,7 +91,7 @@ def build_crossval_tasks(
                 group_field,
                 regions,
                 config.chain.region_fallback,
-                config.post_processing,
+                _post_processing(config),
                 config.probability_maps,
             )
         summaries.append(f"validation-summary{fold_suffix(fold)}")
@@ -115,6 +115,14 @@ def build_crossval_tasks(
         )
     )
     return [declare_reads(task, config) for task in tasks]
+
+
+def _post_processing(config: Config) -> PostProcessing:
+    """The post-processing the run does: none in a regression (its products read classes)."""
+    if not config.regression:
+        return config.post_processing
+    off = {"enabled": False}
+    return PostProcessing(smoothing=off, regularisation=off, vectorisation=off, uncertainty=off)
 
 
 def _shared_tasks(tiles: list[str], with_regions: bool = False) -> list[Task]:
@@ -299,7 +307,11 @@ _CLASSIFIER = (
     "arg_train.sample_augmentation",
     "arg_train.deep_learning_parameters",
     "arg_train.model_selection",
+    "arg_train.task",
+    "arg_train.quantile_interval",
 )
+_TASK = ("arg_train.task",)
+"""Classification or regression: read by every step that treats the field's values."""
 _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
     (init, "run_init", ("chain.list_tile", *_FEATURES)),
     (
@@ -316,15 +328,25 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
             "chain.merge_final_classifications",
             "chain.region_path",
             "chain.region_field",
+            "arg_train.regression_bins",
+            *_TASK,
             *_NOMENCLATURE,
         ),
     ),
     (preprocessing, "preprocess_tile", _FEATURES),
     (mosaic, "mosaic_validity", _MAP_GRID),
-    (split, "split_ground_truth", ("chain.data_field", "chain.ratio", "chain.split_ground_truth")),
-    (sampling, "find_candidates", ("chain.data_field",)),
-    (sampling, "select", ("arg_train.sample_selection", "chain.list_tile", *_NOMENCLATURE)),
-    (sampling, "extract", ("chain.data_field", "chain.list_tile", *_FEATURES)),
+    (
+        split,
+        "split_ground_truth",
+        ("chain.data_field", "chain.ratio", "chain.split_ground_truth", *_TASK),
+    ),
+    (sampling, "find_candidates", ("chain.data_field", *_TASK)),
+    (
+        sampling,
+        "select",
+        ("arg_train.sample_selection", "chain.list_tile", *_TASK, *_NOMENCLATURE),
+    ),
+    (sampling, "extract", ("chain.data_field", "chain.list_tile", *_TASK, *_FEATURES)),
     (sampling, "merge", ("chain.list_tile",)),
     (learning, "train", ("chain.data_field", "chain.region_fallback", *_CLASSIFIER)),
     (
@@ -333,11 +355,12 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
         (
             "chain.region_border_width",
             "arg_classification.compiled_inference",
+            *_TASK,
             *_FEATURES,
             *_NOMENCLATURE,
         ),
     ),
-    (mosaic, "mosaic_seed", (*_MAP_GRID, *_NOMENCLATURE)),
+    (mosaic, "mosaic_seed", (*_MAP_GRID, *_TASK, *_NOMENCLATURE)),
     (
         postprocessing,
         "post_process",
@@ -373,6 +396,8 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
             "chain.data_field",
             "post_processing.smoothing.enabled",
             "post_processing.regularisation.enabled",
+            "arg_train.regression_bins",
+            *_TASK,
             *_MAP_GRID,
             *_NOMENCLATURE,
         ),
@@ -387,10 +412,22 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
             "chain.merge_final_classifications",
             "post_processing.smoothing.enabled",
             "post_processing.regularisation.enabled",
+            "arg_train.model_selection",
+            *_TASK,
             *_NOMENCLATURE,
         ),
     ),
-    (crossval, "summarise_folds", ("arg_train.runs", "arg_train.random_seed", *_NOMENCLATURE)),
+    (
+        crossval,
+        "summarise_folds",
+        (
+            "arg_train.runs",
+            "arg_train.random_seed",
+            "arg_train.regression_bins",
+            *_TASK,
+            *_NOMENCLATURE,
+        ),
+    ),
 )
 """(module, function name, configuration keys read): looked up by name, so that a
 function replaced at run time (a test's stand-in) keeps its task's declaration."""

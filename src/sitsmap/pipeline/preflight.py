@@ -109,7 +109,7 @@ def check_inputs(config: Config) -> None:
     """
     chain = config.chain
     check_images(config)
-    check_ground_truth(chain.ground_truth, chain.data_field)
+    check_ground_truth(chain.ground_truth, chain.data_field, regression=config.regression)
     if chain.region_path is not None:
         if not chain.region_path.is_dir():
             _check_file("chain.region_path", chain.region_path)
@@ -183,10 +183,11 @@ def configured_regions(config: Config) -> list[str] | None:
     return check_region_ids(ids, chain.region_path, chain.region_field)
 
 
-def check_ground_truth(path: Path, data_field: str) -> None:
+def check_ground_truth(path: Path, data_field: str, regression: bool = False) -> None:
     """``chain.ground_truth`` is a readable polygon layer with features and ``data_field``.
 
-    Only the layer's header is read (fields, geometry type, CRS, feature count).
+    In a regression the field is numeric (integer or float) and a point layer is
+    accepted. Only the layer's header is read (fields, geometry type, CRS, feature count).
     """
     if not path.is_dir():  # a FileGDB (``.gdb``) is a folder that OGR reads as one dataset
         _check_file("chain.ground_truth", path)
@@ -201,7 +202,14 @@ def check_ground_truth(path: Path, data_field: str) -> None:
             f"its fields: {available}",
             path,
         )
-    if not _is_integer(fields[data_field]):
+    if regression:
+        if not _is_number(fields[data_field]):
+            raise InputDataError(
+                f"chain.ground_truth: field {data_field!r} is {fields[data_field]}, not "
+                "numeric (arg_train.task: regression maps a number)",
+                path,
+            )
+    elif not _is_integer(fields[data_field]):
         raise InputDataError(
             f"chain.ground_truth: field {data_field!r} is {fields[data_field]}, not integer "
             "(sitsmap check-db --do-corrections converts whole numbers)",
@@ -211,7 +219,7 @@ def check_ground_truth(path: Path, data_field: str) -> None:
         raise InputDataError(
             "chain.ground_truth: the layer has no CRS (a Shapefile needs its .prj)", path
         )
-    problem = layer_type_problem(info["geometry_type"])
+    problem = layer_type_problem(info["geometry_type"], points=regression)
     if problem:
         raise InputDataError(f"chain.ground_truth: {problem}", path)
 
@@ -246,6 +254,14 @@ def _layer_info(path: Path) -> dict[str, Any]:
         return vector_info(path)
     except InputDataError as exc:
         raise InputDataError(f"chain.ground_truth: {exc.problem}", path) from None
+
+
+def _is_number(dtype: str) -> bool:
+    try:
+        kind = np.dtype(dtype)
+    except TypeError:
+        return False
+    return np.issubdtype(kind, np.integer) or np.issubdtype(kind, np.floating)
 
 
 def _is_integer(dtype: str) -> bool:

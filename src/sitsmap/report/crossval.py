@@ -11,6 +11,10 @@ beside it; :func:`render_crossval_report` builds the page:
 - the agreement between the folds' maps (all together and pair by pair);
 - the folds' maps side by side at a tile border, a city and a crop area, and
   animated where they disagree most.
+
+A regression's cross-validation (``"task": "regression"`` in ``summary.json``)
+gets its own page: RMSE, MAE, bias and R² per fold (pixels and polygons), and
+the per-pixel spread of the folds' predictions.
 """
 
 from __future__ import annotations
@@ -30,9 +34,17 @@ from sitsmap.io.binary import read_bytes
 from sitsmap.io.jsonfile import read_json
 from sitsmap.nomenclature import Nomenclature
 from sitsmap.pipeline.layout import OutputLayout
-from sitsmap.report.figures import agreement_rgba, confusion_png, rgba_png
+from sitsmap.report.figures import (
+    agreement_rgba,
+    confusion_png,
+    rgba_png,
+    value_colorbar_png,
+    value_range,
+    value_rgba,
+)
 from sitsmap.report.gather import (
     Missing,
+    RegressionMap,
     _attempt,
     _config_text,
     _nomenclature,
@@ -56,6 +68,7 @@ from sitsmap.report.markup import (
     tag,
 )
 from sitsmap.report.sections import config_section, time_parts
+from sitsmap.sampling.bins import REGRESSION_NODATA
 from sitsmap.validation.metrics import compute_metrics
 
 __all__ = [
@@ -76,6 +89,17 @@ CROSSVAL_TITLES = {
     "config": "Configuration",
 }
 """Section anchors and headings, in page order."""
+
+REGRESSION_CROSSVAL_TITLES = {
+    "folds": "Errors per fold",
+    "spread": "Spread of the folds' maps",
+    "time": "Wall time per step",
+    "config": "Configuration",
+}
+"""A regression's section anchors and headings, in page order."""
+
+REGRESSION_SCORES = (("rmse", "RMSE"), ("mae", "MAE"), ("bias", "Bias"), ("r2", "R\u00b2"))
+"""Scores of a regression fold, pooled over its runs."""
 
 AREAS = (("same_area", "same area"), ("left_out_area", "left out"))
 """The two scores of a fold: on its own area's validation polygons, on the left-out group."""
@@ -113,6 +137,10 @@ class CrossvalData:
     step_times: pd.DataFrame | Missing
     config_text: str | Missing
     notes: list[str] = field(default_factory=list)
+    task: str = "classification"
+    """``regression`` when ``summary.json`` says so (errors per fold, spread of the maps)."""
+    spread_map: RegressionMap | Missing | None = None
+    """A regression's decimated ``crossval/spread.tif``; None for a classification."""
 
 
 def is_crossval(output_dir: Path) -> bool:
@@ -147,18 +175,42 @@ def collect_crossval(output_dir: Path) -> CrossvalData:
         notes.append("configuration not available: classes shown by code")
     paths = [p.get("panel") for p in summary.get("places", [])]
     paths.append((summary.get("animation") or {}).get("path"))
+    regression = summary.get("task") == "regression"
+    chart = REGRESSION_CHART if regression else "fscore_per_fold.png"
     return CrossvalData(
         output_dir=layout.root,
         summary=summary,
         nomenclature=_nomenclature(config, notes, layout.root),
         seeds=[] if isinstance(config, Missing) else list(config.seeds),
-        fscore_png=_attempt(lambda: read_bytes(crossval / "fscore_per_fold.png"), layout.root),
-        agreement_map=_attempt(lambda: _agreement_map(layout, summary), layout.root),
+        fscore_png=_attempt(lambda: read_bytes(crossval / chart), layout.root),
+        agreement_map=(
+            Missing("a regression's folds are compared by their spread")
+            if regression
+            else _attempt(lambda: _agreement_map(layout, summary), layout.root)
+        ),
         images={p: _attempt(lambda p=p: read_bytes(crossval / p), layout.root) for p in paths if p},
         step_times=_attempt(lambda: _step_times(layout), layout.root),
         config_text=_config_text(config, layout),
         notes=notes,
+        task="regression" if regression else "classification",
+        spread_map=_attempt(lambda: _spread_map(layout, summary), layout.root)
+        if regression
+        else None,
     )
+
+
+REGRESSION_CHART = "rmse_per_fold.png"
+"""A regression's chart of RMSE and R² per fold, in ``crossval/``."""
+
+
+def _spread_map(layout: OutputLayout, summary: dict[str, Any]) -> RegressionMap:
+    """A decimated read of a regression's spread raster, no-data as NaN."""
+    path = layout.inside(layout.crossval / summary["spread"]["raster"])
+    info, values = _quicklook(path)
+    values = values.astype(np.float32)
+    nodata = REGRESSION_NODATA if info.nodata is None else float(info.nodata)
+    values[(values == nodata) | ~np.isfinite(values)] = np.nan
+    return RegressionMap(path, values, (info.grid.height, info.grid.width))
 
 
 def _agreement_map(layout: OutputLayout, summary: dict[str, Any]) -> AgreementMap:
@@ -187,7 +239,13 @@ def render_crossval_report(data: CrossvalData, generated: dt.datetime | None = N
         One self-contained HTML5 document.
     """
     when = (generated or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    page = {key: (CROSSVAL_TITLES[key], build) for key, build in _SECTIONS.items()}
+    if data.task == "regression":
+        page = {
+            key: (title, _REGRESSION_SECTIONS[key])
+            for key, title in REGRESSION_CROSSVAL_TITLES.items()
+        }
+    else:
+        page = {key: (CROSSVAL_TITLES[key], build) for key, build in _SECTIONS.items()}
     banner = Html("")
     if data.notes:
         banner = tag("div", tag("ul", join(tag("li", n) for n in data.notes)), class_="banner")
@@ -213,6 +271,10 @@ def _header(data: CrossvalData, when: str) -> Html:
 
 def _section(key: str, *parts: Any) -> Html:
     return tag("section", join([tag("h2", CROSSVAL_TITLES[key]), *parts]), id=key)
+
+
+def _regression_section(key: str, *parts: Any) -> Html:
+    return tag("section", join([tag("h2", REGRESSION_CROSSVAL_TITLES[key]), *parts]), id=key)
 
 
 def _folds(data: CrossvalData) -> list[dict[str, Any]]:
@@ -504,6 +566,120 @@ _SECTIONS: dict[str, Callable[[CrossvalData], Html]] = {
     "confusion": confusion_section,
     "agreement": agreement_section,
     "places": places_section,
+    "time": time_section,
+    "config": config_section,
+}
+
+
+# --- regression ---------------------------------------------------------------------
+
+
+def regression_folds_section(data: CrossvalData) -> Html:
+    """RMSE, MAE, bias and R² of every fold, same area vs left out, pixels then polygons."""
+    note = tag(
+        "p",
+        "Each fold's model never learnt from its left-out group. Same area: scored on the "
+        "validation polygons of the groups it learnt from; left out: on the group it never "
+        "saw. Scores pool the validation pixels of the fold's runs; the polygon table "
+        "compares each polygon's mean prediction with its value.",
+        class_="note",
+    )
+    folds = _folds(data)
+    summary = data.summary.get("summary") or {}
+    parts: list[Any] = [note]
+    for level, title in (("pixel", "Pixels"), ("polygon", "Polygons")):
+        rows = [[f.get("left_out", "?"), *_regression_cells(f, level)] for f in folds]
+        foot = [["Mean \u00b1 std", *_regression_summary_cells(summary, level)]]
+        head = ["Left out", *(label for _ in AREAS for _, label in REGRESSION_SCORES), "Pixels"]
+        groups = [("", 1), *((side, len(REGRESSION_SCORES)) for _, side in AREAS), ("", 1)]
+        if level == "polygon":
+            head[-1], foot[0][-1] = "Polygons", ""
+        parts += [
+            tag("h3", title),
+            tag("div", table(head, rows, foot, groups=groups), class_="scroll"),
+        ]
+    if not isinstance(data.fscore_png, Missing):
+        chart = png_img(data.fscore_png, "RMSE and R\u00b2 per fold")
+        parts.append(figure(chart, _link(f"crossval/{REGRESSION_CHART}")))
+    return _regression_section("folds", *parts)
+
+
+def _scores_at(entry: dict[str, Any] | None, level: str) -> dict[str, Any]:
+    return (entry or {}).get(level) or {}
+
+
+def _regression_cells(fold: dict[str, Any], level: str) -> list[str]:
+    cells = [
+        number(_scores_at(fold.get(area), level).get(key))
+        for area, _ in AREAS
+        for key, _ in REGRESSION_SCORES
+    ]
+    pixels = sum(_scores_at(fold.get(area), level).get("n") or 0 for area, _ in AREAS)
+    return [*cells, count(pixels)]
+
+
+def _regression_summary_cells(summary: dict[str, Any], level: str) -> list[str]:
+    cells = []
+    for area, _ in AREAS:
+        for key, _ in REGRESSION_SCORES:
+            entry = _scores_at(summary.get(area), level).get(key) or {}
+            mean, std = entry.get("mean"), entry.get("std")
+            cells.append(number(mean) if std is None else f"{number(mean)} \u00b1 {number(std)}")
+    return [*cells, ""]
+
+
+def spread_section(data: CrossvalData) -> Html:
+    """How much the folds' predictions differ: on average, at most, and where."""
+    spread = data.summary.get("spread")
+    if not isinstance(spread, dict):
+        return _regression_section(
+            "spread", missing("summary.json holds no comparison of the folds' maps")
+        )
+    cards = tag(
+        "div",
+        join(
+            tag(
+                "div",
+                join([tag("div", label, class_="label"), tag("div", number(spread.get(key)))]),
+                class_="card",
+            )
+            for key, label in (("mean_std", "mean spread"), ("max_std", "largest spread"))
+        ),
+        class_="cards",
+    )
+    note = tag(
+        "p",
+        f"Maps of seed {spread.get('seed', 0)}: per pixel, the standard deviation of the "
+        f"{len(spread.get('folds') or [])} folds' predictions, over the "
+        f"{count(spread.get('pixels_valid_in_all_folds'))} pixels that every fold maps "
+        "(in the target's units).",
+        class_="note",
+    )
+    return _regression_section("spread", cards, note, _spread_figure(data, spread))
+
+
+def _spread_figure(data: CrossvalData, spread: dict[str, Any]) -> Html:
+    shown = data.spread_map
+    if shown is None or isinstance(shown, Missing):
+        return missing(shown.reason if shown else "no spread raster")
+    low, high = value_range(shown.values)
+    low = min(low, 0.0)
+    rows, cols = shown.values.shape
+    width = min(700, max(cols, 500 * cols // max(rows, cols)))
+    rgba = value_rgba(shown.values, low, high, cmap="magma")
+    image = png_img(rgba_png(rgba), "spread of the folds", "quicklook", style=f"width:{width}px")
+    size = f"{shown.full_shape[1]} \u00d7 {shown.full_shape[0]} pixels"
+    if (rows, cols) != shown.full_shape:
+        size += f", shown decimated to {cols} \u00d7 {rows}"
+    raster = _link(f"crossval/{spread.get('raster', 'spread.tif')}")
+    caption = Html(f"{raster}: standard deviation of the folds' predictions ({esc(size)})")
+    legend = png_img(value_colorbar_png(low, high, "spread", cmap="magma"), "colour scale")
+    return tag("div", join([figure(image, caption), figure(legend)]), class_="map")
+
+
+_REGRESSION_SECTIONS: dict[str, Callable[[CrossvalData], Html]] = {
+    "folds": regression_folds_section,
+    "spread": spread_section,
     "time": time_section,
     "config": config_section,
 }

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import imsave
 from matplotlib.patches import Patch
@@ -35,7 +37,11 @@ __all__ = [
     "history_pngs",
     "place_panel_figure",
     "region_map_figure",
+    "regression_bins_figure",
     "rgba_png",
+    "value_colorbar_png",
+    "value_range",
+    "value_rgba",
 ]
 
 SCORES = (("precision", "Precision"), ("recall", "Recall"), ("fscore", "F-score"))
@@ -104,6 +110,83 @@ def agreement_rgba(counts: np.ndarray, folds: int) -> np.ndarray:
     palette = (colormaps["viridis"](np.clip(levels, 0, 1)) * 255).astype(np.uint8)
     palette[0] = (0, 0, 0, 0)
     return palette[counts]
+
+
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """The 2nd and 98th percentiles of the finite values; ``(0, 1)`` when there is none.
+
+    A colour scale over them is not flattened by a few outlying values.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(finite, [2, 98]))
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def value_rgba(values: np.ndarray, low: float, high: float, cmap: str = "viridis") -> np.ndarray:
+    """Colour a float map from ``low`` to ``high`` (clipped); NaN is transparent.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols, 4)`` uint8 RGBA.
+    """
+    scaled = (np.asarray(values, dtype=np.float64) - low) / max(high - low, 1e-12)
+    rgba = (colormaps[cmap](np.clip(np.nan_to_num(scaled), 0, 1)) * 255).astype(np.uint8)
+    rgba[~np.isfinite(values)] = (0, 0, 0, 0)
+    return rgba
+
+
+def value_colorbar_png(low: float, high: float, label: str, cmap: str = "viridis") -> bytes:
+    """A vertical colour bar from ``low`` to ``high``, the legend of :func:`value_rgba`."""
+    figure = Figure(figsize=(1.3, 3.6), layout="constrained")
+    axes = figure.add_subplot()
+    mappable = ScalarMappable(norm=Normalize(low, high), cmap=cmap)
+    figure.colorbar(mappable, cax=axes, label=_plain(label), extend="both")
+    return figure_png(figure)
+
+
+def regression_bins_figure(
+    labels: Sequence[str],
+    scores: Mapping[str, Sequence[float | None]],
+    intervals: Mapping[str, Sequence[float | None]] | None,
+) -> Figure:
+    """Bars of RMSE and bias per bin of the target, with their 95 % intervals.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The bins' ranges, left to right.
+    scores : mapping
+        ``{"rmse": [...], "bias": [...]}`` per bin (None where a bin has no pixel).
+    intervals : mapping, optional
+        Half-widths of the 95 % intervals, same layout.
+    """
+    figure = Figure(figsize=(max(6.0, 0.7 * len(labels) + 2), 3.8), layout="constrained")
+    axes = figure.subplots()
+    positions = np.arange(len(labels))
+    for number, (key, label) in enumerate((("rmse", "RMSE"), ("bias", "Bias"))):
+        values = np.array([np.nan if v is None else v for v in scores[key]], dtype=float)
+        errors = None
+        if intervals is not None:
+            errors = np.nan_to_num(np.array([np.nan if v is None else v for v in intervals[key]]))
+        axes.bar(
+            positions + (number - 0.5) * 0.4,
+            np.nan_to_num(values),
+            width=0.4,
+            yerr=errors,
+            color=f"C{number}",
+            label=label,
+            error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": (0, 0, 0, 0.5)},
+        )
+    axes.axhline(0.0, color="black", linewidth=0.6)
+    axes.set_xticks(positions, labels, rotation=30, ha="right", fontsize="small")
+    axes.set_xlabel("reference value bin")
+    axes.set_ylabel("error (target units)")
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize="small")
+    return figure
 
 
 def region_map_figure(

@@ -48,8 +48,10 @@ __all__ = [
     "choose_places",
     "class_groups",
     "compare_fold_maps",
+    "fold_spread",
     "pairwise_counts",
     "place_windows",
+    "regression_spread",
     "window_size",
 ]
 
@@ -483,6 +485,79 @@ def compare_fold_maps(
     shape = (grid.height, grid.width)
     places, animated = choose_places(tally.windows, size, shape, border, bool(groups.crop))
     return tally.result(list(maps), grid, nodata, places, animated)
+
+
+def fold_spread(stack: np.ndarray, nodata: float) -> np.ndarray:
+    """Per pixel, the standard deviation of the folds' values (``nodata`` where one lacks one).
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        ``(folds, rows, cols)`` values of the folds' regression maps.
+    nodata : float
+        Value of pixels without a prediction (also written where any fold has none).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rows, cols)`` float32 population standard deviations (ddof 0).
+    """
+    values = stack.astype(np.float64)
+    valid = np.all((values != nodata) & np.isfinite(values), axis=0)
+    spread = np.full(valid.shape, nodata, dtype=np.float32)
+    spread[valid] = values[:, valid].std(axis=0)
+    return spread
+
+
+def regression_spread(
+    maps: Mapping[str, Path], spread_path: Path, nodata: float, size: int = LARGEST_WINDOW
+) -> dict:
+    """Write the per-pixel spread of the folds' regression maps, strip by strip.
+
+    Parameters
+    ----------
+    maps : mapping of str to Path
+        Each fold's regression map; all on one grid.
+    spread_path : Path
+        Where to write :func:`fold_spread` (float32, ``nodata`` where a fold has no value).
+    nodata : float
+        No-data value of the maps and of the spread.
+    size : int
+        Rows (and columns) of the windows read at once.
+
+    Returns
+    -------
+    dict
+        ``{"folds", "pixels_valid_in_all_folds", "mean_std", "max_std"}`` (None
+        without any pixel that every fold maps).
+
+    Raises
+    ------
+    StepError
+        If the maps do not share one grid.
+    """
+    paths = list(maps.values())
+    grid, _ = _shared_grid(paths)
+    pixels, total, largest = 0, 0.0, None
+    with (
+        DatasetPool() as pool,
+        atomic_path(spread_path) as tmp,
+        open_raster_writer(tmp, 1, np.float32, grid, nodata=nodata) as out,
+    ):
+        out.set_band_description(1, "standard deviation of the folds' predictions")
+        for _, window in _strips(grid, size):
+            spread = fold_spread(np.stack([_read(pool, path, window) for path in paths]), nodata)
+            out.write(spread[np.newaxis], window=window)
+            valid = spread[spread != nodata].astype(np.float64)
+            if valid.size:
+                pixels, total = pixels + valid.size, total + float(valid.sum())
+                largest = max(largest or 0.0, float(valid.max()))
+    return {
+        "folds": list(maps),
+        "pixels_valid_in_all_folds": pixels,
+        "mean_std": total / pixels if pixels else None,
+        "max_std": largest,
+    }
 
 
 def border_lines(envelopes: gpd.GeoSeries, grid: RasterGrid, place: Place) -> list[np.ndarray]:

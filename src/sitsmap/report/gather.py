@@ -21,7 +21,7 @@ import pandas as pd
 from sitsmap.config.loader import dump_config, load_config
 from sitsmap.config.schema import STEP_NAMES, Config
 from sitsmap.errors import InputDataError, SitsmapError
-from sitsmap.io.arrays import read_table
+from sitsmap.io.arrays import load_arrays, read_table
 from sitsmap.io.attributes import read_attributes
 from sitsmap.io.binary import read_bytes
 from sitsmap.io.jsonfile import read_json
@@ -29,8 +29,10 @@ from sitsmap.io.raster import RasterInfo, read_raster, read_raster_info
 from sitsmap.nomenclature import NODATA_CLASS, Nomenclature, load_nomenclature
 from sitsmap.pipeline.layout import OutputLayout
 from sitsmap.pipeline.steps.regions import region_colors
+from sitsmap.sampling.bins import REGRESSION_NODATA
 from sitsmap.validation.metrics import ClassificationMetrics, compute_metrics
-from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.validation.regression import RegressionMetrics
+from sitsmap.vectors.ground_truth import BIN_COLUMN, POLYGON_ID
 from sitsmap.vectors.regions import REGION_COLUMN, region_index
 from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN, VALIDATION
 
@@ -43,6 +45,8 @@ __all__ = [
     "RegionMap",
     "RegionResult",
     "Regions",
+    "RegressionAccuracy",
+    "RegressionMap",
     "ReportData",
     "SeedAccuracy",
     "collect",
@@ -84,6 +88,30 @@ class Accuracy:
     fusion: dict[str, Any] | None
     area_adjusted: dict[str, Any] | None
     post_processing: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RegressionAccuracy:
+    """The content of a regression's ``final/results.json``, and its validation figures.
+
+    ``figures`` holds, per seed, the PNGs validation left (``scatter`` and
+    ``residuals``, by kind); ``pairs`` the (reference, predicted) arrays of the
+    seeds whose figures are missing but whose pairs file is there.
+    """
+
+    seeds: list[tuple[int, RegressionMetrics]]
+    summary: dict[str, Any]
+    figures: dict[int, dict[str, bytes]] = field(default_factory=dict)
+    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegressionMap:
+    """A decimated copy of a final regression map (no-data as NaN)."""
+
+    path: Path
+    values: np.ndarray
+    full_shape: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -153,10 +181,10 @@ class ReportData:
     nomenclature: Nomenclature
     criterion: str
     config_text: str | Missing
-    accuracy: Accuracy | Missing
+    accuracy: Accuracy | RegressionAccuracy | Missing
     samples: dict[int, pd.DataFrame | Missing]
     curves: dict[int, LearningCurves | Missing]
-    class_map: ClassMap | Missing
+    class_map: ClassMap | RegressionMap | Missing
     crossval: CrossValidation | Missing
     step_times: pd.DataFrame | Missing
     notes: list[str] = field(default_factory=list)
@@ -164,6 +192,8 @@ class ReportData:
     """None for a run without eco-regions."""
     model_selection: list[dict[str, Any]] | Missing | None = None
     """Each model's candidates and scores (``model_selection.json``); None without selection."""
+    task: str = "classification"
+    """``arg_train.task``: classification, or regression (a float map of a value)."""
 
 
 def collect(output_dir: Path) -> ReportData:
@@ -187,8 +217,12 @@ def collect(output_dir: Path) -> ReportData:
         )
     accuracy = _attempt(lambda: _read_accuracy(layout), layout.root)
     seeds = _seeds(config, accuracy, layout)
+    task = _task(config, accuracy)
     nomenclature = _nomenclature(config, notes, layout.root)
     data_field = "code" if isinstance(config, Missing) else config.chain.data_field
+    if task == "regression":  # samples are counted per quantile bin of the target
+        data_field = BIN_COLUMN
+    final_map = _regression_map if task == "regression" else _class_map
     return ReportData(
         output_dir=layout.root,
         seeds=seeds,
@@ -206,12 +240,13 @@ def collect(output_dir: Path) -> ReportData:
             seed: _attempt(lambda s=seed: _learning_curves(layout, s, config), layout.root)
             for seed in seeds
         },
-        class_map=_attempt(lambda: _class_map(layout, seeds), layout.root),
+        class_map=_attempt(lambda: final_map(layout, seeds), layout.root),
         crossval=_attempt(lambda: _crossval(layout), layout.root),
         step_times=_attempt(lambda: _step_times(layout), layout.root),
         notes=notes,
-        regions=_regions(layout, config, seeds),
+        regions=None if task == "regression" else _regions(layout, config, seeds),
         model_selection=_model_selection(layout, config, seeds),
+        task=task,
     )
 
 
@@ -255,16 +290,29 @@ def _nomenclature(config: Config | Missing, notes: list[str], root: Path) -> Nom
     return loaded
 
 
+def _task(config: Config | Missing, accuracy: Accuracy | RegressionAccuracy | Missing) -> str:
+    """The run's task: the configuration's, else what its ``results.json`` holds."""
+    if not isinstance(config, Missing):
+        return config.arg_train.task
+    return "regression" if isinstance(accuracy, RegressionAccuracy) else "classification"
+
+
 def _criterion(config: Config | Missing) -> str:
     if isinstance(config, Missing) or config.arg_train.deep_learning_parameters is None:
         return "fscore"
     return config.arg_train.deep_learning_parameters.model_selection_criterion
 
 
-def _seeds(config: Config | Missing, accuracy: Accuracy | Missing, layout: OutputLayout) -> list:
+def _seeds(
+    config: Config | Missing,
+    accuracy: Accuracy | RegressionAccuracy | Missing,
+    layout: OutputLayout,
+) -> list:
     """Seeds of the run: from the configuration, else from results or split files."""
     if not isinstance(config, Missing):
         return list(config.seeds)
+    if isinstance(accuracy, RegressionAccuracy):
+        return [seed for seed, _ in accuracy.seeds]
     if not isinstance(accuracy, Missing):
         return [entry.seed for entry in accuracy.seeds]
     found = (path.stem.removeprefix("seed_") for path in layout.split(0).parent.glob("seed_*"))
@@ -274,8 +322,36 @@ def _seeds(config: Config | Missing, accuracy: Accuracy | Missing, layout: Outpu
 # --- accuracy -----------------------------------------------------------------------
 
 
-def _read_accuracy(layout: OutputLayout) -> Accuracy:
-    return _accuracy_of(read_json(layout.results_json), layout.results_json)
+def _read_accuracy(layout: OutputLayout) -> Accuracy | RegressionAccuracy:
+    document = read_json(layout.results_json)
+    if document.get("task") == "regression":
+        return _regression_accuracy(document, layout)
+    return _accuracy_of(document, layout.results_json)
+
+
+REGRESSION_FIGURES = ("scatter", "residuals")
+"""The validation figures of a regression run, ``final/{kind}_seed_{seed}.png``."""
+
+
+def _regression_accuracy(document: dict[str, Any], layout: OutputLayout) -> RegressionAccuracy:
+    """The runs of a regression's ``results.json``, with their validation figures."""
+    seeds = [
+        (int(entry["seed"]), RegressionMetrics.from_dict(entry)) for entry in document["seeds"]
+    ]
+    if not seeds:
+        raise InputDataError("lists no seed", layout.results_json)
+    figures, pairs = {}, {}
+    for seed, _ in seeds:
+        paths = {kind: layout.final / f"{kind}_seed_{seed}.png" for kind in REGRESSION_FIGURES}
+        figures[seed] = {kind: read_bytes(path) for kind, path in paths.items() if path.is_file()}
+        npz = layout.final / f"validation_pairs_seed_{seed}.npz"
+        if len(figures[seed]) < len(paths) and npz.is_file():
+            arrays = _attempt(lambda p=npz: load_arrays(p), layout.root)
+            if isinstance(arrays, dict) and {"reference", "predicted"} <= set(arrays):
+                pairs[seed] = (arrays["reference"], arrays["predicted"])
+    return RegressionAccuracy(
+        seeds=seeds, summary=document.get("summary") or {}, figures=figures, pairs=pairs
+    )
 
 
 def _accuracy_of(document: dict[str, Any], path: Path) -> Accuracy:
@@ -305,9 +381,12 @@ def _accuracy_of(document: dict[str, Any], path: Path) -> Accuracy:
 
 
 def _class_counts(
-    layout: OutputLayout, seed: int, data_field: str, accuracy: Accuracy | Missing
+    layout: OutputLayout,
+    seed: int,
+    data_field: str,
+    accuracy: Accuracy | RegressionAccuracy | Missing,
 ) -> pd.DataFrame:
-    """Polygons and pixels per class and side (learning, validation) of one run.
+    """Polygons and pixels per class (per target bin in a regression) and side of one run.
 
     Columns ``learning_polygons``, ``validation_polygons``, ``learning_pixels``,
     ``validation_pixels``, indexed by class code; a count that cannot be read is NaN.
@@ -357,9 +436,17 @@ def _learning_pixels(layout: OutputLayout, seed: int, data_field: str) -> pd.Ser
     return counts.astype(np.int64).rename("learning_pixels")
 
 
-def _validation_pixels(accuracy: Accuracy | Missing, seed: int) -> pd.Series | None:
-    """Reference pixels per class: the row sums of the run's confusion matrix."""
+def _validation_pixels(
+    accuracy: Accuracy | RegressionAccuracy | Missing, seed: int
+) -> pd.Series | None:
+    """Reference pixels per class (the row sums of the run's confusion matrix), or per bin."""
     if isinstance(accuracy, Missing):
+        return None
+    if isinstance(accuracy, RegressionAccuracy):
+        for number, metrics in accuracy.seeds:
+            if number == seed:
+                counts = {k: scores.n for k, scores in enumerate(metrics.bins)}
+                return pd.Series(counts, dtype=np.int64, name="validation_pixels")
         return None
     for entry in accuracy.seeds:
         if entry.seed == seed:
@@ -404,6 +491,20 @@ def _class_map(layout: OutputLayout, seeds: list[int]) -> ClassMap:
     nodata = NODATA_CLASS if info.nodata is None else int(info.nodata)
     full_shape = (info.grid.height, info.grid.width)
     return ClassMap(path=path, classes=classes, full_shape=full_shape, nodata=nodata)
+
+
+def _regression_map(layout: OutputLayout, seeds: list[int]) -> RegressionMap:
+    """A decimated read of the first run's regression map, no-data as NaN."""
+    candidates = [layout.final_map(seed, "Regression") for seed in seeds or [0]]
+    path = next((p for p in candidates if p.exists()), candidates[0])
+    if not path.exists():
+        raise InputDataError("missing (has the mosaic step run?)", path)
+    info, values = _quicklook(path)
+    values = values.astype(np.float32)
+    nodata = REGRESSION_NODATA if info.nodata is None else float(info.nodata)
+    values[(values == nodata) | ~np.isfinite(values)] = np.nan
+    full_shape = (info.grid.height, info.grid.width)
+    return RegressionMap(path=path, values=values, full_shape=full_shape)
 
 
 def _quicklook(path: Path) -> tuple[RasterInfo, np.ndarray]:

@@ -163,7 +163,8 @@ def _header(data: ReportData, when: str) -> Html:
         f"Output directory <code>{esc(data.output_dir)}</code> \u00b7 runs (seeds): {esc(runs)}"
         f" \u00b7 generated {esc(when)} by sitsmap {esc(__version__)}"
     )
-    return page_header("sitsmap land-cover report", meta)
+    kind = "regression" if data.task == "regression" else "land-cover"
+    return page_header(f"sitsmap {kind} report", meta)
 
 
 def _nav(page: dict[str, tuple[str, Callable[[Any], Html]]]) -> Html:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sitsmap.config.schema import STEP_NAMES
-from sitsmap.learning.deep.history import CRITERIA
+from sitsmap.learning.deep.history import MINIMISED, criterion_column, history_task
 from sitsmap.nomenclature import Nomenclature
 from sitsmap.report.figures import (
     SCORES,
@@ -51,6 +51,7 @@ from sitsmap.report.markup import (
     tag,
 )
 from sitsmap.report.regions import REGIONS_KEY, REGIONS_TITLE, regions_section
+from sitsmap.report.regression import REGRESSION_SECTIONS, REGRESSION_TITLES
 from sitsmap.report.selection import SELECTION_KEY, SELECTION_TITLE, selection_section
 from sitsmap.validation.metrics import ClassificationMetrics
 from sitsmap.validation.report import results_json
@@ -275,18 +276,33 @@ def _curve_images(curves: LearningCurves, criterion: str) -> Html:
     return tag("div", join(figure(image) for image in images), class_="pair")
 
 
+_MONITORED = (
+    ("val_oa", "OA"),
+    ("val_kappa", "kappa"),
+    ("val_fscore", "F-score"),
+    ("val_rmse", "RMSE"),
+    ("val_r2", "R\u00b2"),
+)
+"""Monitoring metrics of a history (a classifier's or a regressor's), as the note names them."""
+
+
 def _kept_epoch(curves: LearningCurves, criterion: str) -> Html:
     history = curves.history
-    column = CRITERIA.get(criterion)
-    if history is None or column not in history or history.empty:
+    if history is None or history.empty:
         return Html("")
-    best = history[column].idxmin() if column == "val_loss" else history[column].idxmax()
+    try:
+        column = criterion_column(criterion, history_task(history))
+    except (KeyError, ValueError):
+        return Html("")
+    if column not in history:
+        return Html("")
+    best = history[column].idxmin() if column in MINIMISED else history[column].idxmax()
     row = history.loc[best]
+    scores = ", ".join(f"{label} {number(row[key])}" for key, label in _MONITORED if key in row)
     text = (
         f"Kept epoch {int(row['epoch'])} of {int(history['epoch'].max())} "
         f"(learning rate {row['learning_rate']:g}, batch {int(row['batch_size'])}), best "
-        f"monitoring {criterion}: OA {number(row.get('val_oa'))}, kappa "
-        f"{number(row.get('val_kappa'))}, F-score {number(row.get('val_fscore'))}."
+        f"monitoring {criterion}: {scores}."
     )
     return tag("p", text, class_="note")
 
@@ -479,27 +495,33 @@ def crossval_section(data: ReportData) -> Html:
     return _section("crossval", *parts)
 
 
+_REGRESSION_CROSSVAL_SCORES = (("rmse", "RMSE"), ("r2", "R\u00b2"))
+
+
 def _crossval_table(crossval: CrossValidation) -> Html:
     summary = crossval.summary
     if isinstance(summary, Missing):
         return missing(summary.reason)
     folds = summary.get("folds", [])
+    scores = _REGRESSION_CROSSVAL_SCORES if summary.get("task") == "regression" else _GLOBAL_SCORES
     head = [
         "Left out",
-        *(f"{label} ({side})" for _, side in _CROSSVAL_SIDES for _, label in _GLOBAL_SCORES),
+        *(f"{label} ({side})" for _, side in _CROSSVAL_SIDES for _, label in scores),
     ]
-    rows = [[fold.get("left_out", "?"), *_crossval_cells(fold)] for fold in folds]
+    rows = [[fold.get("left_out", "?"), *_crossval_cells(fold, scores)] for fold in folds]
     overall = summary.get("summary")
-    foot = [["Summary", *_crossval_cells(overall)]] if isinstance(overall, dict) else []
+    foot = [["Summary", *_crossval_cells(overall, scores)]] if isinstance(overall, dict) else []
     return tag("div", table(head, rows, foot), class_="scroll")
 
 
-def _crossval_cells(entry: dict[str, Any]) -> list[str]:
+def _crossval_cells(entry: dict[str, Any], scores: Sequence[tuple[str, str]]) -> list[str]:
     cells = []
     for side, _ in _CROSSVAL_SIDES:
-        scores = entry.get(side) or {}
-        for key, _ in _GLOBAL_SCORES:
-            value = scores.get(key)
+        found = entry.get(side) or {}
+        if "pixel" in found:  # a regression's: pixel and polygon scores
+            found = found["pixel"] or {}
+        for key, _ in scores:
+            value = found.get(key)
             cells.append(mean_ci(value, runs=2) if isinstance(value, dict) else number(value))
     return cells
 
@@ -584,8 +606,12 @@ def page_sections(data: ReportData) -> dict[str, tuple[str, Callable[[ReportData
     Every run has the sections of :data:`SECTIONS`; a run with eco-regions also has
     the eco-regions section, after the area-adjusted accuracy, and a run that chose
     among candidates (``arg_train.model_selection``) the model selection section,
-    after the learning curves.
+    after the learning curves. A regression's page has the sections of
+    :data:`~sitsmap.report.regression.REGRESSION_TITLES` instead (errors, not
+    confusion matrices).
     """
+    if data.task == "regression":
+        return _regression_page(data)
     page = {}
     for key, build in SECTIONS.items():
         page[key] = (SECTION_TITLES[key], build)
@@ -593,6 +619,16 @@ def page_sections(data: ReportData) -> dict[str, tuple[str, Callable[[ReportData
             page[SELECTION_KEY] = (SELECTION_TITLE, selection_section)
         if key == "area" and data.regions is not None:
             page[REGIONS_KEY] = (REGIONS_TITLE, regions_section)
+    return page
+
+
+def _regression_page(data: ReportData) -> dict[str, tuple[str, Callable[[ReportData], Html]]]:
+    """A regression's sections: its own, and those it shares with a classification's."""
+    page = {}
+    for key, title in REGRESSION_TITLES.items():
+        page[key] = (title, REGRESSION_SECTIONS.get(key) or SECTIONS[key])
+        if key == "curves" and data.model_selection is not None:
+            page[SELECTION_KEY] = (SELECTION_TITLE, selection_section)
     return page
 
 
@@ -610,4 +646,6 @@ def missing_sections(data: ReportData) -> list[tuple[str, str]]:
     if data.model_selection is not None:
         found.append((SELECTION_KEY, data.model_selection))
     titles = {**SECTION_TITLES, **OPTIONAL_TITLES}
+    if data.task == "regression":
+        titles.update(REGRESSION_TITLES)
     return [(titles[k], v.reason) for k, v in found if isinstance(v, Missing)]

@@ -22,6 +22,9 @@ SELECTION_TITLE = "Model selection"
 
 _SCORES = (("oa", "OA"), ("kappa", "Kappa"), ("mean_fscore", "Mean F-score"))
 
+_REGRESSION_SCORES = (("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R\u00b2"))
+"""The scores of a regression's candidates (a document with ``"task": "regression"``)."""
+
 _WRAP = {"style": "white-space:normal;text-align:left;min-width:14em"}
 """Attributes of a cell holding text (an error)."""
 
@@ -46,12 +49,16 @@ def selection_section(data: ReportData) -> Html:
 
 def _note(documents: list[dict[str, Any]]) -> Html:
     criterion = documents[0].get("criterion", "fscore") if documents else "fscore"
+    regression = bool(documents) and _is_regression(documents[0])
+    lowest = regression and documents[0].get("lower_is_better", criterion != "r2")
+    strata = "by bin of the target" if regression else "by class"
     text = (
         "Each candidate learnt on k \u2212 1 folds of the learning polygons and was scored on "
         "the fold held out (grouped k-fold: a polygon's pixels are never on both sides; folds "
-        "stratified by class and shuffled with the run's seed). Mean \u00b1 standard deviation "
-        f"over the folds; the candidate with the highest {_label(criterion)} averaged over the "
-        "folds was kept (ties: the first listed) and trained on every learning sample."
+        f"stratified {strata} and shuffled with the run's seed). Mean \u00b1 standard deviation "
+        f"over the folds; the candidate with the {'lowest' if lowest else 'highest'} "
+        f"{_label(criterion, regression)} averaged over the folds was kept (ties: the first "
+        "listed) and trained on every learning sample."
     )
     return tag("p", text, class_="note")
 
@@ -61,21 +68,28 @@ def _title(document: dict[str, Any]) -> str:
     return f"Run seed {document.get('seed', '?')}{region}: kept {document.get('kept', '?')}"
 
 
+def _is_regression(document: dict[str, Any]) -> bool:
+    return document.get("task") == "regression"
+
+
 def _block(document: dict[str, Any]) -> Html:
     score = document.get("score", "mean_fscore")
+    scores = _REGRESSION_SCORES if _is_regression(document) else _SCORES
     head = [
         "Candidate",
         "Learner",
-        *(f"{label} (criterion)" if key == score else label for key, label in _SCORES),
+        *(f"{label} (criterion)" if key == score else label for key, label in scores),
         "Kept",
     ]
     rows = []
     for index, candidate in enumerate(document.get("candidates", [])):
         kept = index == document.get("kept_index")
         if candidate.get("error"):
-            cells: list[Any] = [("failed: " + str(candidate["error"]), {**_WRAP, "colspan": 3})]
+            cells: list[Any] = [
+                ("failed: " + str(candidate["error"]), {**_WRAP, "colspan": len(scores)})
+            ]
         else:
-            cells = [_mean_std(candidate.get(key), key == score) for key, _ in _SCORES]
+            cells = [_mean_std(candidate.get(key), key == score) for key, _ in scores]
         name = tag("strong", candidate["name"]) if kept else candidate["name"]
         rows.append([name, candidate.get("learner", ""), *cells, "\u2713" if kept else ""])
     sizes = document.get("fold_sizes") or []
@@ -99,7 +113,14 @@ def _mean_std(entry: dict[str, Any] | None, strong: bool) -> Any:
     return tag("strong", text) if strong else text
 
 
-def _label(criterion: str) -> str:
-    return {"fscore": "mean F-score", "oa": "overall accuracy", "kappa": "kappa"}.get(
-        criterion, criterion
-    )
+def _label(criterion: str, regression: bool = False) -> str:
+    if regression and criterion == "fscore":  # the configuration's default means rmse there
+        criterion = "rmse"
+    labels = {
+        "fscore": "mean F-score",
+        "oa": "overall accuracy",
+        "kappa": "kappa",
+        "rmse": "RMSE",
+        "r2": "R\u00b2",
+    }
+    return labels.get(criterion, criterion)

@@ -10,7 +10,16 @@ and self-intersecting (bow-tie) polygons.
 
 In a world of eco-regions each surveyed polygon carries the ``region`` of
 its parcel (road pieces crossing a region border are not surveyed); the
-written ground truth keeps only ``id`` and ``code``, as real surveys do.
+written ground truth keeps only ``id``, ``code`` and a continuous target,
+as real surveys do.
+
+The target (:mod:`sitsmap.synth.target`): each surveyed polygon's
+``production`` is the biomass its parcel's simulated vegetation produced
+over the year (noise-free), and :func:`with_target` adds the measured value
+:data:`~sitsmap.synth.target.TARGET_FIELD` (``biomass``, t/ha) with its
+error. Defective rows keep the value of the row they come from; the empty
+geometries get their class's mean. None of this draws from the streams the
+classification world is made of.
 """
 
 from __future__ import annotations
@@ -24,7 +33,15 @@ from shapely import ops
 
 from sitsmap.synth.landscape import ROAD_HALF_WIDTH_M, Landscape
 from sitsmap.synth.noise import hash_key, hash_uniform, rng_for
+from sitsmap.synth.phenology import phenology_shift
 from sitsmap.synth.scene import ROAD_CODE, TileScene
+from sitsmap.synth.target import (
+    TARGET_DECIMALS,
+    TARGET_FIELD,
+    annual_production,
+    measured,
+    parcel_production,
+)
 
 SURVEYED_SHARE = 0.35
 """Share of the parcels of a common class that are surveyed."""
@@ -41,6 +58,9 @@ TRUTH_CRS = "EPSG:2154"
 EMPTY_WORLD_CODE = 13
 """Class given to the empty geometries of a world too small to hold any surveyed parcel."""
 _SURVEY, _ROAD_SURVEY, _DEFECTS = 401, 402, 403
+PRODUCTION = "production"
+"""Column of :func:`survey_parcels`: noise-free biomass of the year (t/ha), see
+:mod:`sitsmap.synth.target`."""
 
 
 def survey_parcels(
@@ -49,7 +69,7 @@ def survey_parcels(
     seed: int,
     regions: Sequence[shapely.Geometry] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Clean surveyed polygons (EPSG:32631) with columns ``code``, ``key`` and ``region``.
+    """Clean surveyed polygons (EPSG:32631): columns ``code``, ``key``, ``region``, ``production``.
 
     Parameters
     ----------
@@ -66,17 +86,19 @@ def survey_parcels(
     Returns
     -------
     geopandas.GeoDataFrame
-        Parcels and road pieces; ``region`` is the eco-region index of each.
+        Parcels and road pieces; ``region`` is the eco-region index of each,
+        :data:`PRODUCTION` the biomass its vegetation produced in the year.
     """
     roads = shapely.union_all(
         [road.buffer(ROAD_HALF_WIDTH_M + SHRINK_M) for scene in scenes for road in scene.roads]
     )
-    keys, codes, cells, region = (
+    keys, codes, cells, region, production = (
         np.concatenate(parts)
         for parts in zip(*(_scene_parcels(scene, seed) for scene in scenes), strict=True)
     )
     _, first = np.unique(keys, return_index=True)  # a parcel seen by two tiles counts once
-    keys, codes, cells, region = keys[first], codes[first], cells[first], region[first]
+    keys, codes, cells = keys[first], codes[first], cells[first]
+    region, production = region[first], production[first]
     shapely.prepare(footprint)
     shapely.prepare(roads)
     keep = shapely.within(cells, footprint)
@@ -86,7 +108,12 @@ def survey_parcels(
     shrunk = np.array([_largest_part(cell) for cell in shrunk], dtype=object)
     large = ~shapely.is_empty(shrunk) & (shapely.area(shrunk) >= MIN_AREA_M2)
     frame = gpd.GeoDataFrame(
-        {"code": codes[keep][large], "key": keys[keep][large], "region": region[keep][large]},
+        {
+            "code": codes[keep][large],
+            "key": keys[keep][large],
+            "region": region[keep][large],
+            PRODUCTION: production[keep][large],
+        },
         geometry=shrunk[large],
         crs=scenes[0].grid.crs,
     )
@@ -98,8 +125,11 @@ def survey_parcels(
 
 def _scene_parcels(
     scene: TileScene, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Keys, codes, exact cell polygons and regions of the surveyed parcels seeded in the tile."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keys, codes, exact cell polygons, regions and production of the surveyed parcels.
+
+    Only the parcels seeded in the tile.
+    """
     parcels = scene.parcels.take(np.arange(len(scene.parcels) - 1))  # without the road parcel
     left, bottom, right, top = scene.grid.bounds
     inside = (parcels.x >= left) & (parcels.x < right) & (parcels.y >= bottom) & (parcels.y < top)
@@ -118,6 +148,7 @@ def _scene_parcels(
         parcels.code[chosen].astype(np.int64),
         cells[chosen],
         parcels.region[chosen].astype(np.int64),
+        parcel_production(parcels.take(chosen)),
     )
 
 
@@ -139,6 +170,7 @@ def survey_roads(
 
     With ``regions`` (polygons in region index order) a piece is kept only if
     it lies wholly in one region, whose index it gets; otherwise in region 0.
+    Columns ``code``, ``key``, ``region`` and :data:`PRODUCTION`.
     """
     landscape: Landscape = scenes[0].landscape
     towns = landscape.towns(shapely.bounds(footprint).tolist(), margin_cells=2)
@@ -163,10 +195,52 @@ def survey_roads(
                 polygons.append(polygon)
                 in_region.append(region)
     return gpd.GeoDataFrame(
-        {"code": [ROAD_CODE] * len(keys), "key": keys, "region": in_region},
+        {
+            "code": [ROAD_CODE] * len(keys),
+            "key": keys,
+            "region": in_region,
+            PRODUCTION: _road_production(landscape, polygons),
+        },
         geometry=polygons,
         crs=scenes[0].grid.crs,
     )
+
+
+def _road_production(landscape: Landscape, polygons: Sequence[shapely.Geometry]) -> np.ndarray:
+    """Biomass of the road verges' greenery under road pieces (t/ha), as the scene renders roads.
+
+    The road pseudo-parcel of a scene is on time (no own timing) at the
+    gradient of its place, in region 0 (see :mod:`sitsmap.synth.scene`).
+    """
+    count = len(polygons)
+    if count == 0:
+        return np.zeros(0, dtype=np.float64)
+    centre = shapely.centroid(np.asarray(polygons, dtype=object))
+    gradient = landscape.gradient(shapely.get_x(centre), shapely.get_y(centre))
+    code = np.full(count, ROAD_CODE, np.uint8)
+    shift = phenology_shift(code, np.asarray(gradient, np.float32), np.zeros(count, np.float32))
+    half = np.full(count, 0.5, np.float32)
+    return annual_production(code, shift, half, half, half)
+
+
+def with_target(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
+    """Add the measured target :data:`~sitsmap.synth.target.TARGET_FIELD` to surveyed polygons.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        :func:`survey_parcels`' polygons (with ``key`` and :data:`PRODUCTION`).
+    seed : int
+        World seed (the measurement errors).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``frame`` with the target column (float64, t/ha).
+    """
+    signal = frame[PRODUCTION].to_numpy(dtype=np.float64)
+    value = measured(signal, frame["key"].to_numpy(dtype=np.int64), seed)
+    return frame.assign(**{TARGET_FIELD: value})
 
 
 def _region_of(polygon: shapely.Geometry, regions: Sequence[shapely.Geometry] | None) -> int | None:
@@ -181,7 +255,10 @@ def add_defects(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
 
     About :data:`DEFECT_SHARE` of the rows (at least two) of each kind:
     two-part multipolygons (a parcel cut in two), bow-tie polygons,
-    duplicated rows and rows with an empty geometry.
+    duplicated rows and rows with an empty geometry. A target column
+    (:data:`~sitsmap.synth.target.TARGET_FIELD`) of ``frame`` is kept: defective
+    rows keep their value, empty geometries get their class's mean. Columns:
+    ``id``, ``code``, the target if any, ``geometry``.
     """
     rng = rng_for(seed, _DEFECTS)
     count = max(2, round(DEFECT_SHARE * len(frame)))
@@ -201,12 +278,21 @@ def add_defects(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
         geometry=[None] * count,
         crs=frame.crs,
     )
+    target = [TARGET_FIELD] if TARGET_FIELD in frame.columns else []
+    if target:
+        empties[TARGET_FIELD] = _class_means(frame, empties["code"].to_numpy())
     dirty = gpd.GeoDataFrame(
         gpd.pd.concat([frame, duplicates, empties], ignore_index=True), crs=frame.crs
     )
     dirty = dirty.iloc[rng.permutation(len(dirty))].reset_index(drop=True)
     dirty.insert(0, "id", np.arange(1, len(dirty) + 1, dtype=np.int64))
-    return dirty[["id", "code", "geometry"]].astype({"code": np.int64})
+    return dirty[["id", "code", *target, "geometry"]].astype({"code": np.int64})
+
+
+def _class_means(frame: gpd.GeoDataFrame, codes: np.ndarray) -> np.ndarray:
+    """Mean target of the rows of each of ``codes`` in ``frame`` (0 for a class it lacks)."""
+    means = frame.groupby("code")[TARGET_FIELD].mean()
+    return np.round(means.reindex(codes).fillna(0.0).to_numpy(dtype=np.float64), TARGET_DECIMALS)
 
 
 def _split_in_two(polygon: shapely.Polygon) -> shapely.Geometry:

@@ -4,14 +4,24 @@ Layout of ``OUT_DIR``::
 
     S2/<tile>/SENTINEL2X_YYYYMMDD-HHMMSS-mmm_L2A_<tile>_C_V2-2/   Theia L2A products
     truth/<tile>_landcover.tif     class of every pixel (uint8, colour table, nodata 0)
-    ground_truth.shp               surveyed polygons (EPSG:2154, fields id and code), dirty
+    ground_truth.shp               surveyed polygons (EPSG:2154, fields id, code and
+                                   biomass), dirty
     regions.gpkg                   eco-regions (EPSG:32631, field region), worlds of 2+ only
     nomenclature.txt, colorFile.txt  the OSO nomenclature and colours
     config.yaml                    a chain configuration with paths relative to OUT_DIR
+    config_regression.yaml         the same chain mapping biomass (arg_train.task regression)
 
 A world of several eco-regions (:mod:`sitsmap.synth.regions`) names its
 region layer in ``config.yaml`` (``chain.region_path``) when this sitsmap's
 configuration accepts the key.
+
+``biomass`` (:mod:`sitsmap.synth.target`) is a continuous target for
+regression: the dry matter (t/ha) the vegetation of each surveyed polygon's
+parcel produced over the year, with a measurement error that leaves
+:data:`~sitsmap.synth.target.EXPLAINED_SHARE` (0.8) of its variance to the
+vegetation, the polygon R² of an ideal model. ``config_regression.yaml``
+maps it (``chain.data_field: biomass``, output in ``output_regression``,
+class-map products off).
 
 Tiles are simulated by windows of :data:`STRIP_ROWS` rows, products written
 by a small thread pool while the next one is computed. Other product layouts
@@ -70,7 +80,8 @@ from sitsmap.synth.layouts import (
 )
 from sitsmap.synth.regions import RegionLayout, region_layout, region_polygons
 from sitsmap.synth.scene import ProductArrays, StaticLayers, TileScene
-from sitsmap.synth.truth import add_defects, survey_parcels, to_truth_crs
+from sitsmap.synth.target import EXPLAINED_SHARE, TARGET_FIELD, explained_share
+from sitsmap.synth.truth import PRODUCTION, add_defects, survey_parcels, to_truth_crs, with_target
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +95,11 @@ REGION_FILE = "regions.gpkg"
 """The region layer of a world of several eco-regions (EPSG:32631, the tiles' CRS)."""
 REGION_FIELD = "region"
 """Its field of region ids (``r1``, ``r2``... west to east)."""
+CONFIG_FILE = "config.yaml"
+REGRESSION_CONFIG_FILE = "config_regression.yaml"
+"""The configuration that maps :data:`~sitsmap.synth.target.TARGET_FIELD` by regression."""
+REGRESSION_OUTPUT = "output_regression"
+"""Output folder of the regression configuration (``output`` is the classification's)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,13 @@ class WorldSummary:
         Clean surveyed polygons (before the defects), per region.
     region_config : bool
         Whether ``config.yaml`` names the region layer (``chain.region_path``).
+    target_share : float
+        Realised explained share of ``biomass`` over the clean surveyed polygons
+        (:func:`sitsmap.synth.target.explained_share`; aimed at
+        :data:`~sitsmap.synth.target.EXPLAINED_SHARE`; NaN without polygons).
+    regression_config : bool
+        Whether ``config_regression.yaml`` was written (this sitsmap's
+        configuration accepts it).
     """
 
     out_dir: Path
@@ -140,6 +163,8 @@ class WorldSummary:
     region_parcels: dict[str, int] = field(default_factory=dict)
     region_truth: dict[str, int] = field(default_factory=dict)
     region_config: bool = False
+    target_share: float = float("nan")
+    regression_config: bool = False
 
     @property
     def products(self) -> int:
@@ -149,7 +174,12 @@ class WorldSummary:
     @property
     def config_path(self) -> Path:
         """The ready-to-run chain configuration."""
-        return self.out_dir / "config.yaml"
+        return self.out_dir / CONFIG_FILE
+
+    @property
+    def regression_config_path(self) -> Path:
+        """The ready-to-run regression configuration (``biomass``)."""
+        return self.out_dir / REGRESSION_CONFIG_FILE
 
     def describe(self) -> str:
         """A few lines for the terminal."""
@@ -162,6 +192,7 @@ class WorldSummary:
                 f"{len(self.class_pixels)} classes on the ground",
                 *self._region_lines(),
                 f"  chain configuration: {self.config_path}",
+                *self._target_lines(),
                 f"  generated in {self.seconds:.1f} s",
             ]
         )
@@ -183,6 +214,20 @@ class WorldSummary:
             f"  {len(self.regions)} eco-regions in {REGION_FILE} (EPSG:32631, field "
             f"{REGION_FIELD}): {counts}",
             f"  region layer {named}",
+        ]
+
+    def _target_lines(self) -> list[str]:
+        share = "-" if np.isnan(self.target_share) else f"{self.target_share:.2f}"
+        where = (
+            f"regression configuration: {self.regression_config_path}"
+            if self.regression_config
+            else f"no {REGRESSION_CONFIG_FILE}: this sitsmap does not accept it"
+        )
+        return [
+            f"  field {TARGET_FIELD}: annual dry matter (t/ha) of each polygon's vegetation, "
+            f"explained share {share} (aim {EXPLAINED_SHARE:.2f}, the polygon R² of an ideal "
+            "model)",
+            f"  {where}",
         ]
 
     def _product_lines(self) -> list[str]:
@@ -285,9 +330,10 @@ def generate_world(
     for scene in scenes:
         class_pixels.update(_write_truth_raster(scene, out_dir, nomenclature.colors))
     written = _write_products(scenes, plans, out_dir, layouts)
-    truth_rows, truth_regions = _write_ground_truth(scenes, out_dir, seed, polygons)
+    truth_rows, truth_regions, share = _write_ground_truth(scenes, out_dir, seed, polygons)
     _write_nomenclature(out_dir)
     region_config = _write_config(out_dir, tiles, start, end, layouts, bool(ids))
+    regression = _write_regression_config(out_dir, tiles, start, end, layouts, region_config)
     summary = WorldSummary(
         out_dir,
         tiles,
@@ -305,6 +351,8 @@ def generate_world(
         region_parcels,
         _per_region(ids, truth_regions),
         region_config,
+        target_share=share,
+        regression_config=regression,
     )
     logger.info("synthetic world written in %.1f s", summary.seconds)
     return summary
@@ -524,10 +572,17 @@ def _write_ground_truth(
     out_dir: Path,
     seed: int,
     regions: Sequence[shapely.Geometry] | None,
-) -> tuple[int, np.ndarray]:
-    """Write ``ground_truth.shp``; return its rows and the region index of each clean row."""
+) -> tuple[int, np.ndarray, float]:
+    """Write ``ground_truth.shp``.
+
+    Returns
+    -------
+    tuple
+        Its rows, the region index of each clean row and the realised
+        explained share of the target over the clean rows.
+    """
     footprint = shapely.union_all([shapely.box(*scene.grid.bounds) for scene in scenes])
-    clean = survey_parcels(scenes, footprint, seed, regions)
+    clean = with_target(survey_parcels(scenes, footprint, seed, regions), seed)
     if clean.empty:
         logger.warning(
             "tiles too small to hold a whole parcel: the ground truth holds only defective rows"
@@ -537,7 +592,8 @@ def _write_ground_truth(
     logger.info(
         "ground truth: %d polygons (%d surveyed parcels and road pieces)", len(dirty), len(clean)
     )
-    return len(dirty), clean["region"].to_numpy(dtype=np.int64)
+    share = explained_share(clean[PRODUCTION].to_numpy(), clean[TARGET_FIELD].to_numpy())
+    return len(dirty), clean["region"].to_numpy(dtype=np.int64), share
 
 
 def world_landscape(tiles: Sequence[str], size: int, seed: int, regions: int = 1) -> Landscape:
@@ -724,8 +780,76 @@ def _write_config(
             logger.warning("config.yaml does not name %s: %s", REGION_FILE, exc)
         else:
             raw, named = with_regions, True
-    write_text(out_dir / "config.yaml", yaml.safe_dump(raw, sort_keys=False))
+    write_text(out_dir / CONFIG_FILE, yaml.safe_dump(raw, sort_keys=False))
     return named
 
 
-__all__ = ["WorldSummary", "chain_config", "generate_world", "strips", "world_landscape"]
+def regression_chain_config(
+    tiles: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    layouts: Sequence[str] = ("theia",),
+    regions: bool = False,
+) -> dict:
+    """The raw regression configuration of a world: :func:`chain_config` mapping ``biomass``.
+
+    The same chain, with ``chain.data_field`` the target
+    (:data:`~sitsmap.synth.target.TARGET_FIELD`), ``arg_train.task: regression``,
+    its own output folder (:data:`REGRESSION_OUTPUT`), and what only makes
+    sense for a class map left out or off: the nomenclature and colours,
+    probability maps, the fusion of runs and the post-processing products
+    (smoothing, regularisation, vectorisation and the uncertainty of class
+    probabilities).
+    """
+    raw = chain_config(tiles, start, end, layouts, regions)
+    chain = raw["chain"]
+    chain.update(
+        output_path=REGRESSION_OUTPUT, data_field=TARGET_FIELD, merge_final_classifications=False
+    )
+    for key in ("nomenclature_path", "color_table"):  # a regression map has no classes
+        chain.pop(key)
+    raw["arg_train"] = {"task": "regression", **raw["arg_train"]}
+    raw.pop("arg_classification", None)
+    scheduling = raw.pop("scheduling")
+    raw["post_processing"] = {
+        part: {"enabled": False}
+        for part in ("smoothing", "regularisation", "vectorisation", "uncertainty")
+    }
+    raw["scheduling"] = scheduling
+    return raw
+
+
+def _write_regression_config(
+    out_dir: Path,
+    tiles: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    layouts: Sequence[str],
+    regions: bool,
+) -> bool:
+    """Write ``config_regression.yaml``; return whether it was written.
+
+    With ``regions`` it names the region layer as ``config.yaml`` does. If
+    this sitsmap's configuration refuses it, a warning says why and an
+    earlier world's file is removed.
+    """
+    raw = regression_chain_config(tiles, start, end, layouts, regions)
+    path = out_dir / REGRESSION_CONFIG_FILE
+    try:
+        config_from_mapping(raw, base_dir=out_dir)
+    except ConfigError as exc:
+        logger.warning("%s not written: %s", REGRESSION_CONFIG_FILE, exc)
+        remove_path(path)
+        return False
+    write_text(path, yaml.safe_dump(raw, sort_keys=False))
+    return True
+
+
+__all__ = [
+    "WorldSummary",
+    "chain_config",
+    "generate_world",
+    "regression_chain_config",
+    "strips",
+    "world_landscape",
+]

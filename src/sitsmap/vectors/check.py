@@ -375,12 +375,15 @@ def _check_layer_type(path: PathLike) -> None:
         raise InputDataError(problem, path)
 
 
-def layer_type_problem(declared: str | None) -> str | None:
+def layer_type_problem(declared: str | None, points: bool = False) -> str | None:
     """Why a layer declaring geometry type ``declared`` cannot hold polygons, or None.
 
-    Point and line layers are refused; polygon, unknown and mixed ones are read.
+    Point and line layers are refused (point layers accepted with ``points``, as a
+    regression's ground truth may be); polygon, unknown and mixed ones are read.
     """
     declared = str(declared or "")
+    if points and "point" in declared.lower():
+        return None
     if "point" in declared.lower() or "line" in declared.lower():
         return f"not a polygon layer (its geometry type is {declared})"
     return None
@@ -575,3 +578,78 @@ def _reproject(frame: gpd.GeoDataFrame, crs: pyproj.CRS, source: PathLike) -> gp
     )
     out, _ = _explode_to_valid_polygons(out, min_area=0.0)
     return out
+
+
+_POINT = int(shapely.GeometryType.POINT)
+_MULTIPOINT = int(shapely.GeometryType.MULTIPOINT)
+
+
+def clean_regression_truth(
+    frame: gpd.GeoDataFrame,
+    data_field: str,
+    *,
+    min_area: float = DEFAULT_MIN_AREA,
+    source: str | Path | None = None,
+) -> gpd.GeoDataFrame:
+    """Clean the ground truth of a regression: polygons or points with a numeric value.
+
+    Empty geometries are dropped, polygons are repaired and exploded as
+    :func:`clean_ground_truth` does, multipoints are exploded into points,
+    duplicates dropped (the first kept). A value that is not a number, or that
+    is missing, is refused rather than dropped: a regression target cannot be guessed.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        The ground truth as read.
+    data_field : str
+        The numeric target field; a float64 column once cleaned.
+    min_area : float
+        Polygons left by a repair smaller than this (m²) are dropped.
+    source : str or Path, optional
+        The file it came from, named in errors.
+
+    Returns
+    -------
+    GeoDataFrame
+        Single valid polygons and points with a finite float64 target.
+
+    Raises
+    ------
+    InputDataError
+        A missing field, no CRS, a non-numeric field, missing or infinite values,
+        or no polygon or point.
+    """
+    fields = [name for name in frame.columns if name != frame.geometry.name]
+    if data_field not in fields:
+        available = ", ".join(map(str, fields)) or "none"
+        raise InputDataError(f"no field {data_field!r}; available fields: {available}", source)
+    if frame.crs is None:
+        raise InputDataError("the layer has no CRS (a Shapefile needs its .prj)", source)
+    values = frame[data_field]
+    if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+        raise InputDataError(
+            f"field {data_field!r} is {values.dtype}, not numeric: a regression "
+            "(arg_train.task: regression) needs a number per feature",
+            source,
+        )
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        raise InputDataError(
+            f"{int(bad.sum())} of {len(frame)} feature(s) have no finite value in field "
+            f"{data_field!r} (null, NaN or infinite, first at feature {int(np.argmax(bad))}): "
+            "give every feature a value or remove those features",
+            source,
+        )
+    work, _ = _drop_empty_geometries(frame.reset_index(drop=True).assign(**{data_field: numbers}))
+    type_ids = shapely.get_type_id(work.geometry.to_numpy())
+    pointy = np.isin(type_ids, [_POINT, _MULTIPOINT])
+    points = work[pointy].explode(index_parts=False).reset_index(drop=True)
+    polygons, _ = _explode_to_valid_polygons(work[~pointy].reset_index(drop=True), min_area)
+    parts = [part for part in (polygons, points) if not part.empty]
+    if not parts:
+        raise InputDataError("no polygon or point with a value: nothing to learn from", source)
+    joined = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=frame.crs)
+    cleaned, _ = _drop_duplicate_geometries(joined, data_field)
+    return cleaned

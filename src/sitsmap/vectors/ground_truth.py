@@ -17,12 +17,17 @@ from shapely.geometry.base import BaseGeometry
 
 from sitsmap.errors import InputDataError
 from sitsmap.nomenclature import Nomenclature
-from sitsmap.vectors.check import clean_ground_truth
+from sitsmap.sampling.bins import bin_edges, bin_of
+from sitsmap.vectors.check import clean_ground_truth, clean_regression_truth
 
 LOGGER = logging.getLogger(__name__)
 
 POLYGON_ID = "sitsmap_pid"
 """Column numbering the polygons of the cleaned ground truth (the unit of the split)."""
+
+BIN_COLUMN = "sitsmap_bin"
+"""Regression: the quantile bin of each polygon's target, the stratum that the split
+and the sample selection treat as classification treats a class."""
 
 FUSION_COLUMN = "fusion_validation"
 """True for polygons held back from every run to validate the fusion of the runs."""
@@ -110,3 +115,68 @@ def _check_field(frame: gpd.GeoDataFrame, path: Path, data_field: str) -> None:
             "(sitsmap check-db --do-corrections converts whole numbers)",
             path,
         )
+
+
+def prepare_regression_truth(
+    frame: gpd.GeoDataFrame,
+    path: Path,
+    data_field: str,
+    bins: int,
+    crs: object,
+    coverage: BaseGeometry,
+) -> gpd.GeoDataFrame:
+    """Check and clean a regression's ground truth (polygons or points with a number).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        The ground truth as read from ``path``.
+    path : Path
+        Its file, named in errors.
+    data_field : str
+        The numeric target field.
+    bins : int
+        Quantile bins of the target (``arg_train.regression_bins``), over the
+        polygons kept, written as :data:`BIN_COLUMN`.
+    crs : object
+        CRS of the tiles.
+    coverage : shapely geometry
+        Union of the tiles' envelopes, in ``crs``.
+
+    Returns
+    -------
+    GeoDataFrame
+        Polygons and points over the tiles with ``data_field`` (float64),
+        :data:`BIN_COLUMN`, :data:`POLYGON_ID` and the other attributes.
+
+    Raises
+    ------
+    InputDataError
+        No features, a missing or non-numeric field, missing values, nothing over
+        a tile, or a target with a single value (nothing to learn).
+    """
+    if frame.empty:
+        raise InputDataError("the ground truth has no features (0 polygons)", path)
+    cleaned = clean_regression_truth(frame, data_field, source=path)
+    projected = cleaned.to_crs(crs)
+    inside = projected[projected.intersects(coverage)].reset_index(drop=True)
+    if inside.empty:
+        raise InputDataError("the ground truth does not overlap any tile", path)
+    values = inside[data_field].to_numpy(np.float64)
+    if np.ptp(values) == 0:
+        raise InputDataError(
+            f"field {data_field!r} has the same value ({values[0]:g}) on every feature over "
+            "the tiles: a constant target leaves nothing to learn",
+            path,
+        )
+    LOGGER.info(
+        "ground truth: %d features over the tiles (%d outside dropped), %s from %g to %g",
+        len(inside),
+        len(projected) - len(inside),
+        data_field,
+        values.min(),
+        values.max(),
+    )
+    inside[BIN_COLUMN] = bin_of(values, bin_edges(values, bins))
+    inside[POLYGON_ID] = np.arange(len(inside), dtype=np.int64)
+    return inside

@@ -27,6 +27,7 @@ def split_polygons(
     seed: int,
     group_column: str,
     enabled: bool = True,
+    stratum: str = "class",
 ) -> gpd.GeoDataFrame:
     """Assign every polygon group to learning or validation, class by class.
 
@@ -46,6 +47,9 @@ def split_polygons(
     enabled : bool
         iota2's ``split_ground_truth``: when False every polygon is used for
         both learning and validation (a copy of each row per side).
+    stratum : str
+        What a value of ``data_field`` is, in messages: ``class``, or a
+        regression's ``target bin``.
 
     Returns
     -------
@@ -63,7 +67,7 @@ def split_polygons(
     rng = np.random.default_rng(seed)
     side = {}
     for code, groups in _groups_by_class(polygons, data_field, group_column):
-        side.update(_split_groups(groups, ratio, rng, code))
+        side.update(_split_groups(groups, ratio, rng, f"{stratum} {code}"))
     return polygons.assign(**{SPLIT_COLUMN: polygons[group_column].map(side)})
 
 
@@ -78,10 +82,10 @@ def _groups_by_class(
 
 
 def _split_groups(
-    groups: np.ndarray, ratio: float, rng: np.random.Generator, code: int
+    groups: np.ndarray, ratio: float, rng: np.random.Generator, name: str
 ) -> dict[object, str]:
     if len(groups) == 1:
-        LOGGER.warning("class %d has a single polygon: used for learning only", code)
+        LOGGER.warning("%s has a single polygon: used for learning only", name)
         return {groups[0]: LEARNING}
     n_learning = min(len(groups) - 1, max(1, round(ratio * len(groups))))
     shuffled = rng.permutation(groups)

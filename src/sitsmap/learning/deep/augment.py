@@ -20,7 +20,7 @@ only, never to the monitoring evaluation or to ``predict``.
   ``[-k, k]``. Raw dates: added to the days of the valid observations. Gap-filled
   grid: the series moves by ``round(shift / step)`` grid dates, the edge dates
   repeated; only when ``k`` is at least one grid step ``step`` (and the grid's days
-  are known).
+  are known): :func:`ineffective_time_shift` says when it is not.
 
 Date dropout and time shift act on the values before standardisation (a gap-filled
 date's value, not its standardised anomaly, is interpolated or moved); the rows stay
@@ -46,6 +46,8 @@ __all__ = [
     "Augmentation",
     "augment",
     "date_dropout",
+    "grid_shift_steps",
+    "ineffective_time_shift",
     "jitter",
     "layout_of",
     "time_shift",
@@ -296,12 +298,10 @@ def time_shift(
     ).to(x.dtype)
     if layout.raw:
         return layout.join(series, torch.where(valid, day + shift[:, None], day), valid)
-    if layout.day_of_year is None or layout.n_dates < 2:
-        return x
-    step = float(np.median(np.diff(_unwrapped_days(layout))))
-    most = int(limit // step)
+    most = grid_shift_steps(days, layout)
     if most < 1:
         return x
+    step = _grid_step(layout)
     dates = torch.round(shift / step).clamp(-most, most).long()
     source = (torch.arange(layout.n_dates, device=x.device) - dates[:, None]).clamp(
         0, layout.n_dates - 1
@@ -309,7 +309,46 @@ def time_shift(
     return layout.join(_take(series, source), day, valid)
 
 
+def grid_shift_steps(days: float, layout: TemporalLayout) -> int:
+    """Return the most whole grid steps a time shift of up to ``days`` moves a gap-filled series.
+
+    0 when ``days`` is below the grid's step (the median gap between its dates),
+    or when the grid's days are unknown or it has a single date.
+    """
+    if layout.raw or layout.day_of_year is None or layout.n_dates < 2:
+        return 0
+    return int(int(days) // _grid_step(layout))
+
+
+def ineffective_time_shift(settings: Augmentation, layout: TemporalLayout | None) -> str:
+    """Return why ``settings.time_shift`` cannot move a gap-filled series, or ``""``.
+
+    A gap-filled grid's series move by whole grid steps: a shift below the step
+    rounds to 0 steps and the augmentation does nothing. Raw dates shift by days
+    and are never reported; nor are rows without a known layout (only jitter
+    applies to them, see :func:`layout_of`).
+    """
+    if settings.time_shift <= 0 or layout is None or layout.raw:
+        return ""
+    if grid_shift_steps(settings.time_shift, layout) >= 1:
+        return ""
+    shift = f"augmentation.time_shift is {settings.time_shift:g} days"
+    if layout.day_of_year is None or layout.n_dates < 2:
+        return f"{shift} but the temporal grid's days are unknown: no time shift is applied"
+    step = _grid_step(layout)
+    return (
+        f"{shift}, below the temporal grid's step of {step:g} days: a gap-filled series shifts "
+        f"by whole grid steps only, so every shift rounds to 0 and none is applied; set "
+        f"time_shift to at least {step:g} days, or to 0"
+    )
+
+
 # ------------------------------------------------------------------------------ helpers
+
+
+def _grid_step(layout: TemporalLayout) -> float:
+    """The gap-filled grid's step in days: the median gap between its (unwrapped) dates."""
+    return float(np.median(np.diff(_unwrapped_days(layout))))
 
 
 def _rand(shape: Sequence[int], like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

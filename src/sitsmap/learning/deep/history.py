@@ -1,11 +1,12 @@
 """Figures of a deep model's training history: loss curves and monitoring metrics per epoch.
 
 As iota2 draws them: one figure of losses (learning and monitoring), one of
-the monitoring metrics (overall accuracy, kappa, F-score), one line per
-hyperparameter combination, the kept epoch marked. The figures are built
-without ``pyplot``; save them with :func:`sitsmap.io.figures.save_figure`.
-:func:`not_learning` reads a combination's history for the signs of a
-network that does not learn.
+the monitoring metrics (overall accuracy, kappa, F-score; for a regression
+network RMSE and R²), one line per hyperparameter combination, the kept epoch
+marked. The figures are built without ``pyplot``; save them with
+:func:`sitsmap.io.figures.save_figure`. :func:`not_learning` and
+:func:`regression_not_learning` read a combination's history for the signs of
+a network that does not learn; :func:`kept_row` finds the kept epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,21 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["CRITERIA", "HISTORY_COLUMNS", "METRIC_TITLES", "not_learning", "plot_history"]
+__all__ = [
+    "CRITERIA",
+    "HISTORY_COLUMNS",
+    "METRIC_TITLES",
+    "MINIMISED",
+    "REGRESSION_CRITERIA",
+    "REGRESSION_HISTORY_COLUMNS",
+    "REGRESSION_METRIC_TITLES",
+    "criterion_column",
+    "history_task",
+    "kept_row",
+    "not_learning",
+    "plot_history",
+    "regression_not_learning",
+]
 
 HISTORY_COLUMNS = (
     "learning_rate",
@@ -37,6 +52,20 @@ HISTORY_COLUMNS = (
 every row of a combination that did not learn, why (see :func:`not_learning`).
 """
 
+REGRESSION_HISTORY_COLUMNS = (
+    "learning_rate",
+    "batch_size",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_rmse",
+    "val_r2",
+    "seconds",
+    "diagnosis",
+)
+"""Columns of ``DeepRegressor.history_``: the losses are on the standardised target, the
+RMSE in the target's units, R² that of the monitoring samples."""
+
 OPTIONAL_COLUMNS = frozenset({"seconds", "diagnosis"})
 """Columns a history may lack (written by older versions)."""
 
@@ -53,44 +82,65 @@ FLAT_LOSS = 0.95
 CRITERIA = {"fscore": "val_fscore", "oa": "val_oa", "kappa": "val_kappa", "loss": "val_loss"}
 """Selection criterion → history column; ``loss`` is minimised, the others maximised."""
 
+REGRESSION_CRITERIA = {"rmse": "val_rmse", "r2": "val_r2", "loss": "val_loss"}
+"""A regression network's selection criterion → history column (``fscore``, the
+configuration's default, means ``rmse``: see :func:`criterion_column`)."""
+
+MINIMISED = frozenset({"val_loss", "val_rmse"})
+"""History columns where lower is better."""
+
 METRIC_TITLES = {"val_oa": "Overall accuracy", "val_kappa": "Kappa", "val_fscore": "F-score"}
 """Monitoring metrics of the metric figure, with their axis titles, in drawing order."""
+
+REGRESSION_METRIC_TITLES = {"val_rmse": "RMSE (target units)", "val_r2": "R²"}
+"""A regression history's monitoring metrics, with their axis titles, in drawing order."""
+
+REGRESSION_R2_FLOOR = 0.0
+"""A regression network whose monitoring R² at its best epoch is at most this predicts no
+better than the monitoring samples' mean: it is not learning."""
 
 _COMBINATION = ["learning_rate", "batch_size"]
 _MARKERS = "\u2605 kept epoch (best {criterion} overall), \u25cf best epoch of each combination"
 
 
 def plot_history(history: pd.DataFrame, criterion: str = "fscore") -> tuple[Figure, Figure]:
-    """Draw the training history of a :class:`~sitsmap.learning.deep.trainer.DeepClassifier`.
+    """Draw the training history of a deep classifier or regressor.
 
     Parameters
     ----------
     history : pandas.DataFrame
-        ``history_`` of a fitted classifier (columns :data:`HISTORY_COLUMNS`).
-    criterion : {"fscore", "oa", "kappa", "loss"}
-        Selection criterion that chose the kept epoch. Each combination's best
-        epoch is marked with a dot, the kept one (best overall) with a star and
-        a dotted vertical line.
+        ``history_`` of a fitted :class:`~sitsmap.learning.deep.trainer.DeepClassifier`
+        (columns :data:`HISTORY_COLUMNS`) or
+        :class:`~sitsmap.learning.deep.regressor.DeepRegressor`
+        (:data:`REGRESSION_HISTORY_COLUMNS`: told by its ``val_rmse`` column).
+    criterion : str
+        Selection criterion that chose the kept epoch: fscore, oa, kappa or loss;
+        for a regression history rmse, r2 or loss (fscore meaning rmse). Each
+        combination's best epoch is marked with a dot, the kept one (best
+        overall) with a star and a dotted vertical line.
 
     Returns
     -------
     loss_figure, metrics_figure : matplotlib.figure.Figure
-        One axes of learning (solid) and monitoring (dashed) losses; three axes
-        of monitoring metrics. Every curve is labelled with its combination;
-        markers have labels starting with ``_`` (not in the legend).
+        One axes of learning (solid) and monitoring (dashed) losses; one axes per
+        monitoring metric (:data:`METRIC_TITLES` or :data:`REGRESSION_METRIC_TITLES`).
+        Every curve is labelled with its combination; markers have labels
+        starting with ``_`` (not in the legend).
 
     Raises
     ------
     ValueError
         If columns are missing or the criterion is unknown.
     """
-    missing = set(HISTORY_COLUMNS) - set(history.columns) - OPTIONAL_COLUMNS
+    task = history_task(history)
+    expected = REGRESSION_HISTORY_COLUMNS if task == "regression" else HISTORY_COLUMNS
+    missing = set(expected) - set(history.columns) - OPTIONAL_COLUMNS
     if missing:
         raise ValueError(f"history lacks columns {sorted(missing)}")
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}; known: {sorted(CRITERIA)}")
-    column = CRITERIA[criterion]
+    column = criterion_column(criterion, task)
     kept = _best_row(history, column)
+    titles = REGRESSION_METRIC_TITLES if task == "regression" else METRIC_TITLES
+    loss_name = "Loss (standardised target)" if task == "regression" else "Cross-entropy"
 
     loss_figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = loss_figure.subplots()
@@ -106,12 +156,12 @@ def plot_history(history: pd.DataFrame, criterion: str = "fscore") -> tuple[Figu
         )
         _mark_best(axes, runs, "val_loss", column, colour)
     _mark_kept(axes, kept, "val_loss")
-    _decorate(axes, "Learning (solid) and monitoring (dashed) loss", "Cross-entropy")
+    _decorate(axes, "Learning (solid) and monitoring (dashed) loss", loss_name)
     loss_figure.suptitle(_MARKERS.format(criterion=criterion), fontsize="small")
 
     metrics_figure = Figure(figsize=(7, 8), layout="constrained")
-    metric_axes = metrics_figure.subplots(len(METRIC_TITLES), 1, sharex=True)
-    for axes, (metric, title) in zip(metric_axes, METRIC_TITLES.items(), strict=True):
+    metric_axes = metrics_figure.subplots(len(titles), 1, sharex=True, squeeze=False)[:, 0]
+    for axes, (metric, title) in zip(metric_axes, titles.items(), strict=True):
         for number, (label, runs) in enumerate(_combinations(history)):
             colour = f"C{number % 10}"
             axes.plot(runs["epoch"], runs[metric], color=colour, label=label)
@@ -120,6 +170,49 @@ def plot_history(history: pd.DataFrame, criterion: str = "fscore") -> tuple[Figu
         _decorate(axes, title, title, xlabel=axes is metric_axes[-1])
     metrics_figure.suptitle(_MARKERS.format(criterion=criterion), fontsize="small")
     return loss_figure, metrics_figure
+
+
+def history_task(history: pd.DataFrame) -> str:
+    """Return ``regression`` for a regression network's history, else ``classification``."""
+    return "regression" if "val_rmse" in history.columns else "classification"
+
+
+def criterion_column(criterion: str, task: str = "classification") -> str:
+    """Return the history column of a selection criterion for ``task``.
+
+    In regression, ``fscore`` (the configuration's default) means ``rmse``.
+
+    Raises
+    ------
+    ValueError
+        If the criterion is unknown for the task.
+    """
+    if task == "regression":
+        known = REGRESSION_CRITERIA
+        criterion = "rmse" if criterion == "fscore" else criterion
+    else:
+        known = CRITERIA
+    if criterion not in known:
+        raise ValueError(f"unknown {task} criterion {criterion!r}; known: {sorted(known)}")
+    return known[criterion]
+
+
+def kept_row(history: pd.DataFrame, criterion: str) -> pd.Series:
+    """Return the history's row of the kept epoch: the first best by ``criterion``.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        A classifier's or a regressor's ``history_`` (see :func:`history_task`).
+    criterion : str
+        The selection criterion (see :func:`criterion_column`).
+
+    Raises
+    ------
+    ValueError
+        If the criterion is unknown for the history's task.
+    """
+    return _best_row(history, criterion_column(criterion, history_task(history)))
 
 
 def _combinations(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -131,8 +224,8 @@ def _combinations(history: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _best_row(history: pd.DataFrame, column: str) -> pd.Series:
-    """Return the first row that is best by ``column`` (minimum for the loss)."""
-    index = history[column].idxmin() if column == "val_loss" else history[column].idxmax()
+    """Return the first row that is best by ``column`` (minimum for the loss and the RMSE)."""
+    index = history[column].idxmin() if column in MINIMISED else history[column].idxmax()
     return history.loc[index]
 
 
@@ -211,4 +304,40 @@ def not_learning(runs: pd.DataFrame, chance: float, constant_loss: float) -> str
             f"the monitoring loss stays at {losses.min():.3f}, near the {constant_loss:.3f} "
             "of predicting the class frequencies"
         )
+    return ""
+
+
+def regression_not_learning(runs: pd.DataFrame, column: str = "val_rmse") -> str:
+    """Return why one combination's regression history shows a network not learning, or ``""``.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The combination's rows of a history (columns :data:`REGRESSION_HISTORY_COLUMNS`),
+        by epoch.
+    column : str
+        History column of the selection criterion (its best epoch is judged).
+
+    Returns
+    -------
+    str
+        The first sign found, in words: a learning loss that diverged; a monitoring
+        R² at the best epoch of at most :data:`REGRESSION_R2_FLOOR` (no better than
+        predicting the mean); or, after :data:`JUDGED_AFTER` epochs, a monitoring
+        loss that never went below its first epoch's.
+    """
+    if runs.empty:
+        return ""
+    if not np.isfinite(runs["train_loss"].to_numpy(dtype=float)).all():
+        return "the learning loss diverged (NaN or infinite)"
+    r2 = float(_best_row(runs, column)["val_r2"])
+    if not r2 > REGRESSION_R2_FLOOR:
+        return (
+            f"the monitoring R² at the best epoch is {r2:.2f}, no better than predicting the mean"
+        )
+    if len(runs) < JUDGED_AFTER:
+        return ""
+    losses = runs["val_loss"].to_numpy()
+    if not losses[1:].min() < losses[0]:
+        return f"the monitoring loss never went below its first epoch's ({losses[0]:.3f})"
     return ""

@@ -2,7 +2,9 @@
 
 Every network takes the chain's flat feature rows, shape ``(batch, n_features)``,
 and returns class logits, shape ``(batch, n_classes)``; the trainer applies the
-softmax (inside the cross-entropy loss, and in ``predict_proba``). Features are
+softmax (inside the cross-entropy loss, and in ``predict_proba``). A regression
+network is the same with ``n_classes=1``: its one output is the standardised
+target (:class:`~sitsmap.learning.deep.regressor.DeepRegressor`). Features are
 band-major as in iota2: ``x.reshape(batch, n_bands, n_dates)`` gives each
 channel's time series, which is how TempCNN reads them.
 
@@ -494,7 +496,7 @@ def build_network(
     dl_name : str
         A key of :data:`NETWORKS`.
     n_features, n_classes : int
-        Input and output widths.
+        Input and output widths (``n_classes`` 1: a regression network).
     n_dates : int, optional
         Dates of the temporal grid, or observation slots of the raw layout;
         needed by TempCNN, LTAE and the Transformer (taken from ``day_of_year``

@@ -10,6 +10,12 @@ settings given are honoured exactly (Adam at a constant rate, as before).
 A combination that does not learn is reported (a WARNING and the history's
 ``diagnosis`` column); non-finite features are refused or imputed.
 
+:class:`DeepNetwork` holds the training loop; the task's pieces (the target's
+encoding and the monitoring split's strata, the output width, the loss, the
+monitoring metrics, which criterion is better, the not-learning symptoms) are
+small methods that :class:`DeepClassifier` and
+:class:`~sitsmap.learning.deep.regressor.DeepRegressor` fill in.
+
 The epoch loop is written for speed: the samples live on the device as two
 tensors, batches are slices of a seeded random permutation (no DataLoader
 unless worker processes are asked for), and the monitoring metrics come from
@@ -24,9 +30,9 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -36,8 +42,14 @@ from torch import nn
 
 from sitsmap.config.schema import DeepLearningParameters
 from sitsmap.errors import ConfigError, InputDataError
-from sitsmap.learning.deep.augment import AUGMENTATION_SEED, Augmentation, augment, layout_of
-from sitsmap.learning.deep.history import CRITERIA, HISTORY_COLUMNS, not_learning
+from sitsmap.learning.deep.augment import (
+    AUGMENTATION_SEED,
+    Augmentation,
+    augment,
+    ineffective_time_shift,
+    layout_of,
+)
+from sitsmap.learning.deep.history import CRITERIA, HISTORY_COLUMNS, MINIMISED, not_learning
 from sitsmap.learning.deep.layout import (
     DAY_VARIABLE,
     RAW_SLOT,
@@ -51,6 +63,7 @@ from sitsmap.learning.deep.models import build_network, check_raw_support
 __all__ = [
     "HISTORY_COLUMNS",
     "DeepClassifier",
+    "DeepNetwork",
     "auto_batch_size",
     "auto_epochs",
     "auto_learning_rate",
@@ -104,9 +117,29 @@ _DATED_NAME = re.compile(r"^(?P<variable>.+)_(?P<date>\d{8})$")
 """A feature name ``<sensor>_<variable>_<YYYYMMDD>`` (see :func:`check_feature_order`)."""
 
 
+PREDICT_ROWS_PER_THREAD = 512
+"""Rows per forward pass of ``predict_proba`` on the CPU, per torch thread.
+
+A block of 512 rows keeps a network's activations in a core's cache (TempCNN's are
+9.5 KB a row): on one thread it predicts 1.1 to 2.3 times faster than blocks of 8192
+rows (``bench/network_inference.py``). A row's output does not depend on its block."""
+
+
 def _forward_rows(device: torch.device) -> int:
     """Return the number of rows per forward pass without gradients on ``device``."""
     return FORWARD_ROWS.get(device.type, FORWARD_ROWS["cpu"])
+
+
+def _predict_rows(device: torch.device) -> int:
+    """Return the rows per forward pass of ``predict_proba`` on ``device``.
+
+    On the CPU, :data:`PREDICT_ROWS_PER_THREAD` per torch thread (the process's
+    budget, see :func:`~sitsmap.learning.persistence.use_threads`); on a GPU, as
+    :data:`FORWARD_ROWS` says.
+    """
+    if device.type == "cpu":
+        return PREDICT_ROWS_PER_THREAD * max(torch.get_num_threads(), 1)
+    return _forward_rows(device)
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
@@ -433,7 +466,7 @@ def check_raw_feature_order(feature_names: Sequence[str], n_slots: int, dl_name:
 
 @dataclass
 class _Samples:
-    """Standardised features and class indices, on the training device."""
+    """Standardised features and targets (class indices, or standardised values)."""
 
     X: torch.Tensor
     y: torch.Tensor
@@ -469,8 +502,17 @@ class _Plan:
     """Names of the settings chosen automatically."""
 
 
-class DeepClassifier(ClassifierMixin, BaseEstimator):
-    """A PyTorch network trained over a learning-rate × batch-size grid.
+class DeepNetwork(BaseEstimator):
+    """A PyTorch network trained over a learning-rate × batch-size grid: the shared loop.
+
+    The task's pieces are methods a subclass fills in (:class:`DeepClassifier`,
+    :class:`~sitsmap.learning.deep.regressor.DeepRegressor`): ``_encode_target``
+    (targets and the monitoring split's strata), ``_fit_target``,
+    ``_target_tensor``, ``_n_outputs``, ``_class_weights``, ``_loss_function``,
+    ``_monitor`` (monitoring metrics of an epoch), ``_symptom`` (why a
+    combination does not learn), ``_target_state`` and ``_restore_target``; the
+    class attributes ``task``, ``criteria`` (criterion → history column) and
+    ``history_columns`` name the rest.
 
     Settings left to None are chosen from the number ``n`` of samples in the
     learning part (after the monitoring split), see :func:`auto_settings`;
@@ -491,16 +533,17 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     batch_sizes : sequence of int, optional
         The grid's batch sizes; None: :func:`auto_batch_size`. One training per
         (learning rate, batch size).
-    selection_criterion : {"fscore", "oa", "kappa", "loss"}
-        Monitoring metric that picks the kept epoch (loss is minimised).
+    selection_criterion : str
+        Monitoring metric that picks the kept epoch, a key of ``criteria``
+        (classification: fscore, oa, kappa, loss; the loss is minimised).
     monitoring_ratio : float
-        Fraction of each class's polygons held back for monitoring.
+        Fraction of each class's (or target bin's) polygons held back for monitoring.
     seed : int
         Seeds the split, the initial weights, dropout and the shuffling.
     num_workers : int
         DataLoader worker processes; 0 slices tensors kept on the device.
     weighted_labels : bool
-        Weight the loss by inverse class frequency.
+        Weight the loss by inverse class frequency (classification only).
     enable_early_stop : bool, optional
         Stop a combination after ``early_stop_patience`` epochs without
         improvement; None: on when the learning rate is automatic.
@@ -537,24 +580,32 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    classes_ : ndarray
-        Class codes, in the order of ``predict_proba``'s columns.
     mean_, scale_ : ndarray of float32
         Standardisation of the features (from the learning part).
     impute_values_ : ndarray of float32 or None
         Value replacing a non-finite feature, per column (None: refused).
     history_ : pandas.DataFrame
-        One row per epoch and combination, columns :data:`HISTORY_COLUMNS`.
+        One row per epoch and combination, columns ``history_columns``.
     best_params_ : dict
         ``learning_rate``, ``batch_size`` and ``epoch`` of the kept weights.
     settings_ : dict
-        Every setting of the kept combination, resolved, and ``automatic``: the
-        names of those chosen automatically.
+        Every setting of the kept combination, resolved; ``automatic``: the
+        names of those chosen automatically; ``augmentation``: the resolved
+        jitter, date dropout and time shift (all 0: none).
     diagnosis_ : str
         Why the kept combination does not learn, or ``""``.
     module_ : torch.nn.Module
         The network with the kept weights, in eval mode, on the CPU.
     """
+
+    task: ClassVar[str] = ""
+    """``classification`` or ``regression``."""
+    criteria: ClassVar[Mapping[str, str]] = {}
+    """Selection criterion → history column (:data:`~sitsmap.learning.deep.history.CRITERIA`)."""
+    history_columns: ClassVar[tuple[str, ...]] = ()
+    """Columns of ``history_``."""
+    _stratum: ClassVar[str] = "class"
+    """What the monitoring split is stratified on, in words."""
 
     def __init__(
         self,
@@ -608,10 +659,22 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         n_dates: int | None = None,
         day_of_year: Sequence[int] | None = None,
         feature_names: Sequence[str] | None = None,
-    ) -> DeepClassifier:
-        """Return an unfitted classifier configured by ``arg_train.deep_learning_parameters``."""
+    ) -> Self:
+        """Return an unfitted model configured by ``arg_train.deep_learning_parameters``."""
+        return cls(**cls._settings_arguments(dl, seed, n_dates, day_of_year, feature_names))
+
+    @classmethod
+    def _settings_arguments(
+        cls,
+        dl: DeepLearningParameters,
+        seed: int,
+        n_dates: int | None,
+        day_of_year: Sequence[int] | None,
+        feature_names: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        """Return the constructor's arguments that ``dl`` and the data give."""
         solver = dl.hyperparameters_solver
-        return cls(
+        return dict(
             dl_name=dl.dl_name,
             epochs=dl.epochs,
             learning_rates=None if solver.learning_rate is None else tuple(solver.learning_rate),
@@ -635,15 +698,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> DeepClassifier:
-        """Train on ``X`` (n_samples, n_features) and labels ``y``; return self.
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> Self:
+        """Train on ``X`` (n_samples, n_features) and targets ``y``; return self.
 
         Parameters
         ----------
         X : ndarray
             Features, band-major per date as the chain extracts them.
         y : ndarray
-            Class code of each sample.
+            Target of each sample: a class code, or a value in regression.
         groups : ndarray, optional
             Polygon id of each sample; learning and monitoring never share a
             polygon. Each sample is its own polygon when omitted.
@@ -653,7 +716,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         ConfigError
             On an unknown criterion, schedule or imputation, or an empty grid.
         InputDataError
-            On labels that do not match the samples, non-finite features that
+            On targets that do not match the samples, non-finite features that
             ``impute`` refuses, or feature names in the wrong order.
         """
         self._check_settings()
@@ -661,12 +724,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y).ravel()
         if len(y) != len(X):
             raise InputDataError(f"{len(y)} labels given for {len(X)} samples")
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        targets, strata = self._encode_target(y, groups)
         self.n_features_in_ = X.shape[1]
         self._check_feature_names()
+        self._warn_ineffective_augmentation()
         self.impute_values_ = self._impute_values(X)
         device = select_device(self.device)
-        learning, monitoring = self._split(X, y_index, groups, device)
+        learning, monitoring = self._split(X, targets, strata, groups, device)
         grid = self._grid(len(learning))
         if not grid:
             raise ConfigError("the hyperparameter grid is empty")
@@ -691,7 +755,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def _check_settings(self) -> None:
         """Raise ConfigError on an unknown criterion, schedule or imputation."""
         known = {
-            "selection criterion": (self.selection_criterion, tuple(CRITERIA)),
+            "selection criterion": (self.selection_criterion, tuple(self.criteria)),
             "learning-rate schedule": (self.lr_schedule, (None, *SCHEDULES)),
             "imputation": (self.impute, IMPUTATIONS),
         }
@@ -787,16 +851,23 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _split(
-        self, X: np.ndarray, y_index: np.ndarray, groups: np.ndarray | None, device: torch.device
+        self,
+        X: np.ndarray,
+        targets: np.ndarray,
+        strata: np.ndarray,
+        groups: np.ndarray | None,
+        device: torch.device,
     ) -> tuple[_Samples, _Samples]:
         """Split by polygon, fit the standardisation on the learning part, move both parts.
 
-        The learning part stays on the CPU when DataLoader workers read it.
+        The split is stratified on ``strata`` (classes, or bins of the target);
+        the learning part stays on the CPU when DataLoader workers read it.
         """
-        learn, monitor = monitoring_split(y_index, groups, self.monitoring_ratio, self.seed)
+        learn, monitor = monitoring_split(strata, groups, self.monitoring_ratio, self.seed)
         if len(monitor) == 0:
-            log.warning("no class has two polygons: monitoring on the learning samples")
+            log.warning("no %s has two polygons: monitoring on the learning samples", self._stratum)
             monitor = learn
+        self._fit_target(targets[learn])
         learning_features, monitoring_features = X[learn], X[monitor]  # copies
         if self.impute_values_ is not None:
             _fill_non_finite(learning_features, self.impute_values_)
@@ -807,8 +878,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         else:  # per channel over the valid observations; days and flags left as they are
             self.mean_, self.scale_ = raw_mean_std(learning_features, raw_layout)
         learning_device = torch.device("cpu") if self.num_workers > 0 else device
-        learning = self._samples(learning_features, y_index[learn], learning_device)
-        monitoring = self._samples(monitoring_features, y_index[monitor], device)
+        learning = self._samples(learning_features, targets[learn], learning_device)
+        monitoring = self._samples(monitoring_features, targets[monitor], device)
         log.info(
             "training %s on %d samples, monitoring on %d, device %s",
             self.dl_name,
@@ -818,11 +889,11 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         )
         return learning, monitoring
 
-    def _samples(self, features: np.ndarray, y_index: np.ndarray, device: torch.device) -> _Samples:
-        """Standardise ``features`` in place; return them with their class indices on ``device``."""
+    def _samples(self, features: np.ndarray, targets: np.ndarray, device: torch.device) -> _Samples:
+        """Standardise ``features`` in place; return them with their targets on ``device``."""
         features -= self.mean_
         features /= self.scale_
-        labels = torch.from_numpy(y_index.astype(np.int64))
+        labels = self._target_tensor(targets)
         return _Samples(torch.from_numpy(features).to(device), labels.to(device))
 
     def _grid(self, n_samples: int) -> list[tuple[float, int]]:
@@ -865,21 +936,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             automatic=tuple(name for name, is_unset in unset.items() if is_unset),
         )
 
-    def _class_weights(self, y: torch.Tensor, device: torch.device) -> torch.Tensor | None:
-        """Return inverse-frequency class weights if ``weighted_labels``, else None."""
-        if not self.weighted_labels:
-            return None
-        counts = torch.bincount(y.cpu(), minlength=len(self.classes_)).to(torch.float32)
-        weights = counts.sum() / (len(counts) * counts.clamp(min=1))
-        return weights.to(device)
-
     def _network(self) -> nn.Module:
         """Build an untrained network for the fitted data's shape and layout."""
         raw = self._raw()
         return build_network(
             self.dl_name,
             self.n_features_in_,
-            len(self.classes_),
+            self._n_outputs(),
             self._n_dates() if raw else self.n_dates,
             self.day_of_year,
             self.dl_parameters,
@@ -891,13 +954,17 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[], device_type="cpu"):
             return self._network()
 
+    def _criterion_column(self) -> str:
+        """Return the history column of the selection criterion."""
+        return self.criteria[self.selection_criterion]
+
     def _better(self, score: float, best: float) -> bool:
         """Return whether ``score`` improves on ``best`` for the selection criterion."""
         if np.isnan(score):
             return False
         if np.isnan(best):
             return True
-        return score < best if self.selection_criterion == "loss" else score > best
+        return score < best if self._criterion_column() in MINIMISED else score > best
 
     def _train_combination(
         self,
@@ -930,10 +997,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         model = self._network().to(device)
         optimizer = _optimizer(model, plan)
         scheduler = _scheduler(optimizer, plan, _batches_per_epoch(len(learning), batch_size))
-        loss_function = nn.CrossEntropyLoss(weight=weights)
+        loss_function = self._loss_function(weights)
         generator = torch.Generator(device=learning.X.device).manual_seed(self.seed)
         augmented = self._augmenter(device)
-        column = CRITERIA[self.selection_criterion]
+        column = self._criterion_column()
         run = _Run([], float("nan"), 0, {})
         for epoch in range(1, plan.epochs + 1):
             start = time.perf_counter()
@@ -942,18 +1009,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             if augmented is not None:
                 batches = ((augmented(features), labels) for features, labels in batches)
             train_loss = _train_epoch(model, optimizer, loss_function, batches, scheduler)
-            val_loss, oa, kappa, fscore = _evaluate(
-                model, monitoring, loss_function, len(self.classes_)
-            )
+            metrics = self._monitor(model, monitoring, loss_function)
             row = {
                 "learning_rate": learning_rate,
                 "batch_size": batch_size,
                 "epoch": epoch,
                 "train_loss": train_loss,
-                "val_loss": val_loss,
-                "val_oa": oa,
-                "val_kappa": kappa,
-                "val_fscore": fscore,
+                **metrics,
                 "seconds": time.perf_counter() - start,
             }
             run.rows.append(row)
@@ -997,10 +1059,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         as before. Its draws come from a generator of its own: the shuffling, the
         initial weights and the networks' dropout draw what they drew without it.
         """
-        settings = Augmentation.resolve(self.augmentation, automatic=self.learning_rates is None)
+        settings = self._augmentation_settings()
         if not settings.enabled:
             return None
-        layout = layout_of(self.n_features_in_, self.n_dates, self.day_of_year, self.feature_names)
+        layout = self._augmentation_layout()
         log.info("augmenting the training batches: %s, layout %s", settings, layout)
         generator = torch.Generator(device=device).manual_seed(self.seed + AUGMENTATION_SEED)
         mean = torch.from_numpy(self.mean_).to(device)
@@ -1008,6 +1070,26 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         return functools.partial(
             augment, layout=layout, settings=settings, generator=generator, mean=mean, scale=scale
         )
+
+    def _augmentation_settings(self) -> Augmentation:
+        """Return the augmentation's settings, resolved (off unless asked for with given rates).
+
+        Raises
+        ------
+        ConfigError
+            On an unknown setting or a value out of range.
+        """
+        return Augmentation.resolve(self.augmentation, automatic=self.learning_rates is None)
+
+    def _augmentation_layout(self) -> TemporalLayout | None:
+        """Return the time-series layout the augmentation reads rows with (None: jitter only)."""
+        return layout_of(self.n_features_in_, self.n_dates, self.day_of_year, self.feature_names)
+
+    def _warn_ineffective_augmentation(self) -> None:
+        """Log a WARNING, once per fit, for an augmentation setting that cannot act."""
+        message = ineffective_time_shift(self._augmentation_settings(), self._augmentation_layout())
+        if message:
+            log.warning(message)
 
     def _diagnose(
         self,
@@ -1018,28 +1100,26 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         n_samples: int,
     ) -> str:
         """Return why a combination did not learn and its likely cause, or ``""``."""
-        counts = torch.bincount(monitoring.y.cpu(), minlength=len(self.classes_)).double()
-        chance = max(float(counts.max() / counts.sum()), 1 / len(self.classes_))
-        if weights is not None:  # the best constant prediction of a weighted loss
-            counts = counts * weights.cpu().double()
-        share = counts[counts > 0] / counts.sum()
-        constant_loss = float(-(share * share.log()).sum())
-        symptom = not_learning(pd.DataFrame(run.rows), chance, constant_loss)
+        symptom = self._symptom(run, monitoring, weights)
         if not symptom:
             return ""
         steps = len(run.rows) * _batches_per_epoch(n_samples, plan.batch_size)
-        cause = _likely_cause(plan, n_samples, steps, symptom)
+        cause = _likely_cause(plan, n_samples, steps, symptom, self.task)
         return f"{self.dl_name} is not learning: {symptom}; likely cause: {cause}"
 
     def _keep(self, run: _Run, plan: _Plan, rows: list[dict[str, Any]]) -> None:
         """Keep the best combination's weights, settings and diagnosis; log them."""
-        self.history_ = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+        self.history_ = pd.DataFrame(rows, columns=list(self.history_columns))
         self.best_params_ = {
             "learning_rate": plan.learning_rate,
             "batch_size": plan.batch_size,
             "epoch": run.best_epoch,
         }
-        self.settings_ = {**asdict(plan), "automatic": list(plan.automatic)}
+        self.settings_ = {
+            **asdict(plan),
+            "automatic": list(plan.automatic),
+            "augmentation": asdict(self._augmentation_settings()),
+        }
         self.diagnosis_ = run.diagnosis
         module = self._untrained_network()
         module.load_state_dict(run.best_state)
@@ -1050,10 +1130,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Return class probabilities, float32 (n_samples, n_classes), columns in ``classes_``.
+    def _forward(
+        self, X: np.ndarray, width: tuple[int, ...], output: Callable[[torch.Tensor], torch.Tensor]
+    ) -> np.ndarray:
+        """Return ``output(network(standardised X))``, float32 ``(n_samples, *width)``.
 
-        Non-finite features are replaced as in ``fit`` when ``impute`` is not ``refuse``.
+        The rows go through the network in cache-sized blocks (see
+        :data:`PREDICT_ROWS_PER_THREAD`), each standardised just before, without
+        autograd; non-finite features are replaced as in ``fit`` when ``impute`` is
+        not ``refuse``.
         """
         X = _as_features(X)
         if X.shape[1] != self.n_features_in_:
@@ -1065,21 +1150,19 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         scale = torch.from_numpy(self.scale_).to(device)
         impute_values = getattr(self, "impute_values_", None)
         fill = None if impute_values is None else torch.from_numpy(impute_values).to(device)
-        out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
+        out = np.empty((len(X), *width), dtype=np.float32)
         self.module_.eval()
-        rows = _forward_rows(device)
+        rows = _predict_rows(device)
         with torch.inference_mode():
+            features, results = torch.from_numpy(X), torch.from_numpy(out)
             for start in range(0, len(X), rows):
-                batch = torch.from_numpy(X[start : start + rows]).to(device)
+                batch = features[start : start + rows].to(device)
                 if fill is not None:
                     batch = torch.where(torch.isfinite(batch), batch, fill)
-                logits = self.module_((batch - mean) / scale)
-                out[start : start + len(batch)] = torch.softmax(logits, dim=1).cpu().numpy()
+                # (batch - mean) / scale as before, the division in place: the same floats
+                batch = torch.sub(batch, mean).div_(scale)
+                results[start : start + len(batch)] = output(self.module_(batch))
         return out
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Return the most probable class code of each sample."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     # ---------------------------------------------------------- persistence
 
@@ -1104,7 +1187,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         return {
             "params": params,
             "n_features_in": int(self.n_features_in_),
-            "classes": torch.from_numpy(np.asarray(self.classes_)),
+            **self._target_state(),
             "mean": torch.from_numpy(self.mean_),
             "scale": torch.from_numpy(self.scale_),
             "impute_values": None if impute_values is None else torch.from_numpy(impute_values),
@@ -1116,15 +1199,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> DeepClassifier:
-        """Rebuild a fitted classifier from :meth:`get_state`'s output.
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a fitted model from :meth:`get_state`'s output.
 
         A state saved before automatic settings existed loads too: it has no
         imputation (non-finite features were refused), settings or diagnosis.
         """
         model = cls(**state["params"])
         model.n_features_in_ = int(state["n_features_in"])
-        model.classes_ = state["classes"].numpy()
+        model._restore_target(state)
         model.mean_ = state["mean"].numpy()
         model.scale_ = state["scale"].numpy()
         impute_values = state.get("impute_values")
@@ -1132,12 +1215,139 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         model.best_params_ = dict(state["best_params"])
         model.settings_ = dict(state.get("settings", {}))
         model.diagnosis_ = str(state.get("diagnosis", ""))
-        history = pd.DataFrame(state["history"], columns=list(HISTORY_COLUMNS))
+        history = pd.DataFrame(state["history"], columns=list(cls.history_columns))
         model.history_ = history.fillna({"diagnosis": ""})
         module = model._untrained_network()
         module.load_state_dict(state["state_dict"])
         model.module_ = module.eval()
         return model
+
+    # ------------------------------------------------------------ the task's pieces
+
+    def _encode_target(
+        self, y: np.ndarray, groups: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the targets as trained on and the strata of the monitoring split."""
+        raise NotImplementedError
+
+    def _fit_target(self, targets: np.ndarray) -> None:
+        """Fit what the targets need from the learning part's (nothing by default)."""
+
+    def _target_tensor(self, targets: np.ndarray) -> torch.Tensor:
+        """Return the targets as the loss reads them, on the CPU."""
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        """Return the network's output width."""
+        raise NotImplementedError
+
+    def _class_weights(self, y: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+        """Return the loss's class weights, or None (the default)."""
+        return None
+
+    def _loss_function(self, weights: torch.Tensor | None) -> nn.Module:
+        """Return the training loss, called as ``loss(outputs, targets)``."""
+        raise NotImplementedError
+
+    def _monitor(
+        self, model: nn.Module, samples: _Samples, loss_function: nn.Module
+    ) -> dict[str, float]:
+        """Return an epoch's monitoring metrics, keyed by history column (``val_loss`` first)."""
+        raise NotImplementedError
+
+    def _symptom(self, run: _Run, monitoring: _Samples, weights: torch.Tensor | None) -> str:
+        """Return the sign that a combination does not learn, or ``""``."""
+        raise NotImplementedError
+
+    def _target_state(self) -> dict[str, Any]:
+        """Return what :meth:`get_state` stores of the targets."""
+        raise NotImplementedError
+
+    def _restore_target(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_target_state` stored."""
+        raise NotImplementedError
+
+
+class DeepClassifier(ClassifierMixin, DeepNetwork):
+    """A PyTorch classifier trained over a learning-rate × batch-size grid.
+
+    See :class:`DeepNetwork` for the parameters and the shared attributes; the
+    loss is the cross-entropy (weighted by inverse class frequency with
+    ``weighted_labels``), and the monitoring metrics are the overall accuracy,
+    Cohen's kappa and the macro F-score.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class codes, in the order of ``predict_proba``'s columns.
+    """
+
+    task: ClassVar[str] = "classification"
+    criteria: ClassVar[Mapping[str, str]] = CRITERIA
+    history_columns: ClassVar[tuple[str, ...]] = HISTORY_COLUMNS
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Return class probabilities, float32 (n_samples, n_classes), columns in ``classes_``.
+
+        Non-finite features are replaced as in ``fit`` when ``impute`` is not ``refuse``.
+        """
+        return self._forward(X, (len(self.classes_),), functools.partial(torch.softmax, dim=1))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Return the most probable class code of each sample."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _encode_target(
+        self, y: np.ndarray, groups: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return each sample's class index, twice: the target and the stratum."""
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        return y_index, y_index
+
+    def _target_tensor(self, targets: np.ndarray) -> torch.Tensor:
+        """Return the class indices as int64."""
+        return torch.from_numpy(targets.astype(np.int64))
+
+    def _n_outputs(self) -> int:
+        """One logit per class."""
+        return len(self.classes_)
+
+    def _class_weights(self, y: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+        """Return inverse-frequency class weights if ``weighted_labels``, else None."""
+        if not self.weighted_labels:
+            return None
+        counts = torch.bincount(y.cpu(), minlength=len(self.classes_)).to(torch.float32)
+        weights = counts.sum() / (len(counts) * counts.clamp(min=1))
+        return weights.to(device)
+
+    def _loss_function(self, weights: torch.Tensor | None) -> nn.Module:
+        """The cross-entropy, weighted by ``weights`` per class when given."""
+        return nn.CrossEntropyLoss(weight=weights)
+
+    def _monitor(
+        self, model: nn.Module, samples: _Samples, loss_function: nn.Module
+    ) -> dict[str, float]:
+        """Return the monitoring loss, OA, kappa and macro F-score."""
+        loss, oa, kappa, fscore = _evaluate(model, samples, loss_function, len(self.classes_))
+        return {"val_loss": loss, "val_oa": oa, "val_kappa": kappa, "val_fscore": fscore}
+
+    def _symptom(self, run: _Run, monitoring: _Samples, weights: torch.Tensor | None) -> str:
+        """Compare the monitoring accuracy with chance and the loss with a constant prediction's."""
+        counts = torch.bincount(monitoring.y.cpu(), minlength=len(self.classes_)).double()
+        chance = max(float(counts.max() / counts.sum()), 1 / len(self.classes_))
+        if weights is not None:  # the best constant prediction of a weighted loss
+            counts = counts * weights.cpu().double()
+        share = counts[counts > 0] / counts.sum()
+        constant_loss = float(-(share * share.log()).sum())
+        return not_learning(pd.DataFrame(run.rows), chance, constant_loss)
+
+    def _target_state(self) -> dict[str, Any]:
+        """The class codes."""
+        return {"classes": torch.from_numpy(np.asarray(self.classes_))}
+
+    def _restore_target(self, state: dict[str, Any]) -> None:
+        """Restore the class codes."""
+        self.classes_ = state["classes"].numpy()
 
 
 def _default(value: Any, default: Any) -> Any:
@@ -1145,7 +1355,16 @@ def _default(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def _likely_cause(plan: _Plan, n_samples: int, steps: int, symptom: str) -> str:
+UNEXPLAINED = {
+    "classification": "the features may not separate the classes, or may not match the labels",
+    "regression": "the features may not explain the target, or may not match it",
+}
+"""What an automatic combination that does not learn most likely means, per task."""
+
+
+def _likely_cause(
+    plan: _Plan, n_samples: int, steps: int, symptom: str, task: str = "classification"
+) -> str:
     """Say in words what most likely keeps a combination from learning."""
     rate = plan.learning_rate
     setting = (
@@ -1157,7 +1376,7 @@ def _likely_cause(plan: _Plan, n_samples: int, steps: int, symptom: str) -> str:
         way_out = f"set learning_rate to {rate / 10:g}" if automatic else "try 1e-3"
         return f"{setting}: too high — {way_out}, or leave learning_rate unset"
     if automatic:
-        return f"the features may not separate the classes, or may not match the labels ({setting})"
+        return f"{UNEXPLAINED[task]} ({setting})"
     if rate * steps < 1:  # Adam moves a weight by about the rate per step at most
         return f"{setting}: too low — try 1e-3, or leave learning_rate unset"
     return f"{setting} — try 1e-3, or leave learning_rate and batch_size unset"

@@ -32,6 +32,7 @@ from sitsmap.pipeline.acquisitions import (
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.tasks import fold_suffix
 from sitsmap.preprocessing.features import FeatureBlock
+from sitsmap.sampling.bins import REGRESSION_NODATA
 from sitsmap.vectors.regions import REGION_COLUMN, region_index
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ def classify_tile(
     border (see :mod:`sitsmap.classification.regions`); pixels outside every region
     are no data.
     """
+    if context.config.regression:
+        regress_tile(context, tile, seed, regional)
+        return
     layout, nomenclature = context.layout, context.nomenclature
     acquisitions = load_acquisitions(context)
     models = _load_models(context, tile, seed, acquisitions.feature_names, regional)
@@ -104,6 +108,44 @@ def classify_tile(
                 writers["ProbabilityMap"].write(maps.probabilities, window=window)
 
 
+def regress_tile(context: RunContext, tile: str, seed: int, regional: bool = False) -> None:
+    """Write the regression map of ``tile`` (float32), and its uncertainty if any.
+
+    The uncertainty is the trees' spread of a random forest, or the width of
+    LightGBM's quantile interval. Pixels without data are
+    :data:`~sitsmap.sampling.bins.REGRESSION_NODATA`; with ``regional``, the regions'
+    predictions are blended near borders as the classification blends probabilities.
+    """
+    layout = context.layout
+    acquisitions = load_acquisitions(context)
+    models = _load_models(context, tile, seed, acquisitions.feature_names, regional)
+    series = tile_stack(context, tile, acquisitions)
+    kinds = ["Regression"]
+    if any(model.uncertainty_ is not None for model in models.by_region.values()):
+        kinds.append("RegressionUncertainty")
+    else:  # an earlier run's, whose model had one, would be mosaicked with this map
+        layout.classification(tile, seed, "RegressionUncertainty").unlink(missing_ok=True)
+    with contextlib.ExitStack() as stack_of_files:
+        writers = []
+        for kind in kinds:
+            tmp = stack_of_files.enter_context(atomic_path(layout.classification(tile, seed, kind)))
+            writers.append(
+                stack_of_files.enter_context(
+                    open_raster_writer(tmp, 1, np.float32, series.grid, nodata=REGRESSION_NODATA)
+                )
+            )
+        windows = feature_windows(context, series)
+        if regional:
+            windows = [w for w in windows if models.regions_in(w).any()]
+        blocks = window_features(context, series, windows)
+        for window, block in progress(blocks, f"mapping {tile}", len(windows)):
+            values, has_data = models.predict(window, block)
+            for column, writer in enumerate(writers):
+                band = np.full(has_data.shape, REGRESSION_NODATA, dtype=np.float32)
+                band[has_data] = np.nan_to_num(values[:, column], nan=REGRESSION_NODATA)
+                writer.write(band[np.newaxis], window=window)
+
+
 @dataclass
 class _Models:
     """The models a tile is classified with: one, or one per region number."""
@@ -125,6 +167,7 @@ class _Models:
         if self.regions_raster is None:
             model = self.by_region[0]
             return _predict_by_slices(model, block, block.has_data, self.codes), block.has_data
+        # (a regression's two columns, value and uncertainty, blend as probabilities do)
         weights = region_weights(
             self.regions_in(window), self.halo, self.border_width, self.resolution
         )
@@ -147,20 +190,26 @@ def _load_models(
     layout, chain = context.layout, context.config.chain
     if not regional:
         model = _load_one(context, seed, None, names)
-        return _Models({0: model}, np.asarray(model.classes_))
+        return _Models({0: model}, _codes([model]))
     numbers = region_index(read_vector(layout.regions)[REGION_COLUMN])
     resolved = resolve_fallbacks(context, seed, list(numbers))
     loaded = {source: _load_one(context, seed, source, names) for source in set(resolved.values())}
     by_region = {numbers[region]: loaded[source] for region, source in resolved.items()}
-    codes = np.unique(np.concatenate([np.asarray(m.classes_) for m in loaded.values()]))
     return _Models(
         by_region,
-        codes,
+        _codes(list(loaded.values())),
         layout.regions_raster(tile),
         border_halo(chain.region_border_width, chain.spatial_resolution),
         chain.region_border_width,
         chain.spatial_resolution,
     )
+
+
+def _codes(models: list) -> np.ndarray:
+    """The classes the models predict; a regression's two columns (value, uncertainty)."""
+    if getattr(models[0], "task", "classification") == "regression":
+        return np.arange(2)
+    return np.unique(np.concatenate([np.asarray(m.classes_) for m in models]))
 
 
 def _load_one(context: RunContext, seed: int, region: str | None, names: list[str]):
@@ -234,6 +283,8 @@ def _predict_by_slices(
     """
     pixels = np.flatnonzero(use)
     features = block.features.reshape(len(block.features), -1)
+    if getattr(model, "task", "classification") == "regression":
+        return _regress_by_slices(model, features, pixels)
     columns = np.searchsorted(codes, np.asarray(model.classes_))
     probabilities = np.zeros((pixels.size, codes.size), dtype=np.float32)
     for first in range(0, pixels.size, PREDICT_PIXELS):
@@ -242,3 +293,16 @@ def _predict_by_slices(
         rows = np.ascontiguousarray(features[:, chosen].T)
         probabilities[first : first + chosen.size, columns] = model.predict_proba(rows)
     return probabilities
+
+
+def _regress_by_slices(model, features: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """A regressor's value and uncertainty (NaN without one), ``(n, 2)``, of ``pixels``."""
+    values = np.full((pixels.size, 2), np.nan, dtype=np.float32)
+    for first in range(0, pixels.size, PREDICT_PIXELS):
+        chosen = pixels[first : first + PREDICT_PIXELS]
+        rows = np.ascontiguousarray(features[:, chosen].T)
+        predicted, spread = model.predict_with_uncertainty(rows)
+        values[first : first + chosen.size, 0] = predicted
+        if spread is not None:
+            values[first : first + chosen.size, 1] = spread
+    return values

@@ -1,4 +1,9 @@
-"""Cross-validation summary: every fold's accuracy side by side, and how their maps differ."""
+"""Cross-validation summary: every fold's accuracy side by side, and how their maps differ.
+
+A regression's folds are scored by RMSE, MAE, bias and R² from their runs'
+validation pairs, and their maps compared by the per-pixel spread of the
+predictions (no class agreement, places or animation).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from sitsmap.io.animation import save_gif
+from sitsmap.io.arrays import load_arrays
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
 from sitsmap.io.finishing import finish_raster
@@ -15,6 +21,7 @@ from sitsmap.io.raster import read_raster
 from sitsmap.io.vector import read_vector
 from sitsmap.nomenclature import Nomenclature
 from sitsmap.pipeline.context import RunContext
+from sitsmap.pipeline.steps.regression_validation import REGRESSION_MAP, pairs_path
 from sitsmap.report.figures import fold_frames, place_panel_figure
 from sitsmap.report.fold_maps import (
     FoldComparison,
@@ -23,17 +30,30 @@ from sitsmap.report.fold_maps import (
     class_groups,
     compare_fold_maps,
     place_windows,
+    regression_spread,
 )
+from sitsmap.sampling.bins import REGRESSION_NODATA
 from sitsmap.validation.crossval import (
     fold_entry,
     fscore_figure,
     pooled_metrics,
+    pooled_regression,
+    regression_figure,
+    regression_fold_entry,
+    regression_summary_document,
+    regression_summary_text,
     summary_document,
     summary_text,
 )
 
 AGREEMENT = "agreement.tif"
 """The folds' agreement raster, in ``crossval/``."""
+
+SPREAD = "spread.tif"
+"""A regression's per-pixel spread of the folds' predictions, in ``crossval/``."""
+
+REGRESSION_FIGURE = "rmse_per_fold.png"
+"""A regression's chart of RMSE and R² per fold, in ``crossval/``."""
 
 
 def summarise_folds(context: RunContext, folds: list[str]) -> None:
@@ -42,7 +62,11 @@ def summarise_folds(context: RunContext, folds: list[str]) -> None:
     Each fold's scores pool the confusion matrices of its runs. The folds' maps
     (of the first seed) are compared: their agreement, and panels of them at a
     tile border, a city and a crop area, and an animation where they disagree most.
+    A regression's go through :func:`summarise_regression_folds`.
     """
+    if context.config.arg_train.task == "regression":
+        summarise_regression_folds(context, folds)
+        return
     entries = []
     for fold in folds:
         final = context.layout.for_fold(fold).final
@@ -57,6 +81,33 @@ def summarise_folds(context: RunContext, folds: list[str]) -> None:
     write_json(crossval / "summary.json", document)
     write_text(crossval / "summary.txt", summary_text(document))
     save_figure(fscore_figure(document), crossval / "fscore_per_fold.png")
+
+
+def summarise_regression_folds(context: RunContext, folds: list[str]) -> None:
+    """A regression's ``summary.json``, ``summary.txt``, RMSE figure and spread raster.
+
+    Each fold's scores pool the validation pairs of its runs, on its same-area
+    validation polygons and on the left-out group's. The folds' maps (of the
+    first seed) are compared by the per-pixel standard deviation of their values.
+    """
+    seeds = context.config.seeds
+    entries = []
+    for fold in folds:
+        final = context.layout.for_fold(fold).final
+        same = [load_arrays(pairs_path(final, f"seed_{s}")) for s in seeds]
+        out = [load_arrays(pairs_path(final, f"left_out_seed_{s}")) for s in seeds]
+        entries.append(regression_fold_entry(fold, pooled_regression(same), pooled_regression(out)))
+    document = regression_summary_document(entries)
+    crossval = context.layout.crossval
+    maps = {
+        fold: context.layout.for_fold(fold).final_map(seeds[0], REGRESSION_MAP) for fold in folds
+    }
+    spread = regression_spread(maps, crossval / SPREAD, REGRESSION_NODATA)
+    finish_raster(crossval / SPREAD, "continuous", threads=context.threads)
+    document["spread"] = {**spread, "seed": seeds[0], "raster": SPREAD}
+    write_json(crossval / "summary.json", document)
+    write_text(crossval / "summary.txt", regression_summary_text(document))
+    save_figure(regression_figure(document), crossval / REGRESSION_FIGURE)
 
 
 def compare_maps(context: RunContext, folds: list[str]) -> dict:

@@ -30,7 +30,12 @@ from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.sources import image_sources, static_layers
 from sitsmap.preprocessing.raw_dates import period_dates
 from sitsmap.preprocessing.temporal import common_period, regular_dates
-from sitsmap.vectors.ground_truth import FUSION_COLUMN, POLYGON_ID, prepare_ground_truth
+from sitsmap.vectors.ground_truth import (
+    FUSION_COLUMN,
+    POLYGON_ID,
+    prepare_ground_truth,
+    prepare_regression_truth,
+)
 from sitsmap.vectors.regions import REGION_COLUMN, assign_regions
 from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION, split_polygons
 
@@ -118,14 +123,17 @@ def prepare_truth(context: RunContext) -> None:
     acquisitions = load_acquisitions(context)
     crs = next(iter(acquisitions.grids.values())).crs
     envelopes = read_vector(layout.envelopes)
-    truth = prepare_ground_truth(
-        read_vector(chain.ground_truth),
-        chain.ground_truth,
-        chain.data_field,
-        context.nomenclature,
-        crs,
-        shapely.union_all(list(envelopes.geometry)),
-    )
+    coverage = shapely.union_all(list(envelopes.geometry))
+    frame = read_vector(chain.ground_truth)
+    if config.regression:
+        bins = config.arg_train.regression_bins
+        truth = prepare_regression_truth(
+            frame, chain.ground_truth, chain.data_field, bins, crs, coverage
+        )
+    else:
+        truth = prepare_ground_truth(
+            frame, chain.ground_truth, chain.data_field, context.nomenclature, crs, coverage
+        )
     if chain.region_path is not None:
         truth = _with_regions(truth, read_vector(layout.regions), chain.ground_truth)
     write_vector(

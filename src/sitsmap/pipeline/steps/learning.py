@@ -64,7 +64,10 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
     acquisitions = load_acquisitions(context)
     names = acquisitions.feature_names
     field = config.chain.data_field
+    regression = config.regression
     columns = [*names, field, POLYGON_ID, *([REGION_COLUMN] if region is not None else [])]
+    if regression:
+        columns.append(context.strata_field)
     table = read_table(layout.samples(seed), columns=columns)
     if region is not None:
         table, fallback = _region_samples(context, table, seed, region)
@@ -75,7 +78,7 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
             "no training sample: do the learning polygons cover valid pixels?", layout.samples(seed)
         )
     features = table[names].to_numpy(np.float32)
-    labels = table[field].to_numpy(np.int32)
+    labels = table[field].to_numpy(np.float64 if regression else np.int32)
     groups = table[POLYGON_ID].to_numpy()
     settings = config.arg_train
     selection = _select_model(context, seed, region, features, labels, groups, acquisitions)
@@ -83,19 +86,23 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         settings = selection.kept.settings
     model, name = _learner(context, settings, seed, acquisitions)
     LOGGER.info(
-        "training %s on %d samples × %d features, %d classes",
+        "training %s on %d samples × %d features, %s",
         name,
         len(labels),
         len(names),
-        np.unique(labels).size,
+        f"{field} from {labels.min():g} to {labels.max():g}"
+        if regression
+        else f"{np.unique(labels).size} classes",
     )
     model.fit(features, labels, groups=groups)
     extra: dict = {"samples": int(len(labels)), **({"region": region} if region else {})}
+    if regression:
+        extra.update(task="regression", uncertainty=model.uncertainty_, target=_summary(labels))
     if selection is not None:
         extra["model_selection"] = _selection_summary(selection)
     metadata = ModelMetadata(
         classifier=name,
-        classes=[int(c) for c in model.classes_],
+        classes=[] if regression else [int(c) for c in model.classes_],
         feature_names=names,
         dates=[d.isoformat() for d in acquisitions.out_dates],
         bands=list(acquisitions.bands),
@@ -108,6 +115,8 @@ def train(context: RunContext, seed: int, region: str | None = None) -> dict[str
         folder = layout.model_dir(seed, region)
         write_table(history, folder / "history.csv")
         criterion = settings.deep_learning_parameters.model_selection_criterion
+        if regression and criterion == "fscore":  # the default means rmse in a regression
+            criterion = "rmse"
         loss_figure, metric_figure = plot_history(history, criterion=criterion)
         save_figure(loss_figure, folder / "loss_curves.png")
         save_figure(metric_figure, folder / "metric_curves.png")
@@ -128,6 +137,21 @@ def _learner(
     from sitsmap.learning.deep.trainer import DeepClassifier
 
     names = acquisitions.feature_names
+    if settings.task == "regression":
+        from sitsmap.learning.regressors import make_regressor
+
+        if settings.deep_learning_parameters is not None:
+            torch.set_num_threads(_cores(context))
+        model = make_regressor(
+            settings,
+            seed,
+            n_jobs=_cores(context),
+            n_dates=acquisitions.n_dates,
+            day_of_year=acquisitions.day_of_year,
+            feature_names=names,
+        )
+        deep = settings.deep_learning_parameters
+        return model, settings.classifier if deep is None else deep.dl_name
     if settings.deep_learning_parameters is not None:
         torch.set_num_threads(_cores(context))  # one worker's share, not every core
         model = DeepClassifier.from_settings(
@@ -214,6 +238,16 @@ def _selection_summary(selection: Selection) -> dict:
     }
 
 
+def _summary(values: np.ndarray) -> dict[str, float]:
+    """Mean, standard deviation and range of a regression's learning target."""
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
 def _region_samples(
     context: RunContext, table: pd.DataFrame, seed: int, region: str
 ) -> tuple[pd.DataFrame, str | None]:
@@ -228,15 +262,15 @@ def _region_samples(
     StepError
         If the region has no sample and ``chain.region_fallback`` is ``error``.
     """
-    field, chain = context.config.chain.data_field, context.config.chain
+    field, chain = context.strata_field, context.config.chain  # bins in a regression
     mine = table[table[REGION_COLUMN] == region]
     present = sorted(int(c) for c in mine[field].unique())
     missing = sorted(int(c) for c in set(table[field].unique()) - set(present))
     if missing and not mine.empty:
         LOGGER.warning(
-            "region %s has no sample of class(es) %s learnt elsewhere: its model never "
-            "predicts them",
+            "region %s has no sample of %s %s learnt elsewhere: its model never predicts them",
             region,
+            "target bin(s)" if context.config.regression else "class(es)",
             missing,
         )
     fallback = None

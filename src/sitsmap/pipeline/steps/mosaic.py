@@ -14,6 +14,7 @@ from sitsmap.io.vector import read_vector
 from sitsmap.mosaic import mosaic_tiles
 from sitsmap.nomenclature import NODATA_CLASS, Nomenclature
 from sitsmap.pipeline.context import RunContext
+from sitsmap.sampling.bins import REGRESSION_NODATA
 
 
 def mosaic_seed(context: RunContext, seed: int, probabilities: bool | None = None) -> None:
@@ -21,6 +22,9 @@ def mosaic_seed(context: RunContext, seed: int, probabilities: bool | None = Non
 
     ``probabilities``: whether the tiles have probability maps (see ``classify_tile``).
     """
+    if context.config.regression:
+        mosaic_regression(context, seed)
+        return
     layout, nomenclature = context.layout, context.nomenclature
     kinds = {"Classif": NODATA_CLASS, "Confidence": CONFIDENCE_NODATA}
     if context.config.probability_maps if probabilities is None else probabilities:
@@ -42,6 +46,26 @@ def mosaic_seed(context: RunContext, seed: int, probabilities: bool | None = Non
         )
 
 
+def mosaic_regression(context: RunContext, seed: int) -> None:
+    """Mosaic run ``seed``'s regression map, and its uncertainty map if the tiles have one."""
+    layout = context.layout
+    kinds = ["Regression"]
+    if all(
+        layout.classification(t, seed, "RegressionUncertainty").is_file() for t in _tiles(context)
+    ):
+        kinds.append("RegressionUncertainty")
+    else:  # an earlier run's, whose model had one
+        layout.final_map(seed, "RegressionUncertainty").unlink(missing_ok=True)
+    for kind in kinds:
+        mosaic_rasters(
+            context,
+            {t: layout.classification(t, seed, kind) for t in _tiles(context)},
+            layout.final_map(seed, kind),
+            REGRESSION_NODATA,
+        )
+        finish_raster(layout.final_map(seed, kind), "continuous", threads=context.threads)
+
+
 def mosaic_validity(context: RunContext) -> None:
     """Mosaic the number of valid dates per pixel (``final/PixelsValidity.tif``), as a COG."""
     layout = context.layout
@@ -59,11 +83,12 @@ def _tiles(context: RunContext) -> list[str]:
 
 
 def mosaic_rasters(context: RunContext, sources: dict, out_path, nodata, colormap=None) -> None:
-    """Merge per-tile rasters of discrete values into ``out_path`` in ``chain.proj``."""
+    """Merge per-tile rasters into ``out_path`` in ``chain.proj`` (nearest neighbour)."""
     chain = context.config.chain
     envelopes = read_vector(context.layout.envelopes)
     by_tile = dict(zip(envelopes["tile"], envelopes.geometry, strict=True))
-    # class maps, counts and percentages are all categorical or discrete: nearest neighbour
+    # class maps, counts and percentages are categorical or discrete, and a regression's
+    # values are kept as predicted: nearest neighbour
     mosaic_tiles(
         sources,
         by_tile,

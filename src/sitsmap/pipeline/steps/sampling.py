@@ -28,7 +28,7 @@ from sitsmap.pipeline.acquisitions import (
 from sitsmap.pipeline.context import RunContext
 from sitsmap.sampling.candidates import find_pixels
 from sitsmap.sampling.selection import samples_per_class, select_samples
-from sitsmap.vectors.ground_truth import POLYGON_ID
+from sitsmap.vectors.ground_truth import BIN_COLUMN, POLYGON_ID
 from sitsmap.vectors.regions import REGION_COLUMN, region_index
 from sitsmap.vectors.split import LEARNING, SPLIT_COLUMN
 
@@ -54,13 +54,17 @@ def find_candidates(context: RunContext, tile: str, seed: int) -> None:
     if context.config.chain.region_path is not None:  # a pixel learns for its own region
         regions = read_raster(layout.regions_raster(tile), bands=1)
         usable &= regions > 0
-    found = find_pixels(clipped, grid, field, POLYGON_ID, usable)
+    found = find_pixels(clipped, grid, context.strata_field, POLYGON_ID, usable)
     LOGGER.info(
         "%s: %d candidate pixels in %d learning polygons",
         tile,
         len(found),
         clipped[POLYGON_ID].nunique(),
     )
+    targets = {}
+    if context.config.regression:  # the value of each pixel's polygon (labels are its bin)
+        value = pd.Series(clipped[field].to_numpy(np.float64), index=clipped[POLYGON_ID])
+        targets["targets"] = value.groupby(level=0).first().reindex(found.polygons).to_numpy()
     save_arrays(
         layout.candidates(tile, seed),
         rows=found.rows,
@@ -72,6 +76,7 @@ def find_candidates(context: RunContext, tile: str, seed: int) -> None:
             if regions is None
             else regions[found.rows, found.cols]
         ),
+        **targets,
     )
 
 
@@ -109,6 +114,11 @@ def select(context: RunContext, seed: int, regional: bool = False) -> None:
         labels=labels[chosen],
         polygons=np.concatenate([p["polygons"] for p in parts])[chosen],
         regions=regions[chosen],
+        **(
+            {"targets": np.concatenate([p["targets"] for p in parts])[chosen]}
+            if context.config.regression
+            else {}
+        ),
     )
     statistics = pd.concat(rows, ignore_index=True) if rows else _statistics(context, [], [], [], 0)
     if not regional:
@@ -122,11 +132,16 @@ def _statistics(context: RunContext, codes, candidates, counts, region: int) -> 
         {
             "region_number": region,
             "label": np.asarray(codes, dtype=np.int64),
-            "name": [context.nomenclature.name(c) for c in codes],
+            "name": [_stratum_name(context, c) for c in codes],
             "candidates": np.asarray(candidates, dtype=np.int64),
             "count": np.asarray(counts, dtype=np.int64),
         }
     )
+
+
+def _stratum_name(context: RunContext, code: int) -> str:
+    """A class's name, or a regression bin's (``bin 3``)."""
+    return f"bin {int(code)}" if context.config.regression else context.nomenclature.name(code)
 
 
 def extract(context: RunContext, tile: str, seed: int) -> None:
@@ -159,6 +174,9 @@ def extract(context: RunContext, tile: str, seed: int) -> None:
             POLYGON_ID: selection["polygons"][mine],
         }
     )
+    if context.config.regression:  # the target, and its bin beside it
+        table[field] = selection["targets"][mine]
+        table[BIN_COLUMN] = selection["labels"][mine]
     if context.config.chain.region_path is not None:
         ids = region_ids(context)
         table[REGION_COLUMN] = [ids.get(int(n), "") for n in selection["regions"][mine]]

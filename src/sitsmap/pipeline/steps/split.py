@@ -36,21 +36,27 @@ def split_ground_truth(context: RunContext, seed: int, group_field: str | None =
         )
         write_vector(truth[groups == context.fold], layout.left_out)
         truth = truth[groups != context.fold]
-    polygons_per_class = truth.groupby(chain.data_field)[POLYGON_ID].nunique()
+    polygons_per_class = truth.groupby(context.strata_field)[POLYGON_ID].nunique()
     if chain.split_ground_truth and len(truth) and (polygons_per_class < 2).all():
         raise _no_validation_polygon(context, polygons_per_class.index, seed)
-    write_vector(_split(truth, chain, seed), layout.split(seed))
+    write_vector(_split(truth, chain, seed, context.strata_field), layout.split(seed))
 
 
-def _split(truth: gpd.GeoDataFrame, chain, seed: int) -> gpd.GeoDataFrame:
-    """Split class by class, and region by region when the polygons have regions."""
+def _split(truth: gpd.GeoDataFrame, chain, seed: int, strata: str) -> gpd.GeoDataFrame:
+    """Split class by class (bin by bin in a regression), region by region if any."""
     if REGION_COLUMN not in truth.columns or truth.empty:
         groups = [truth]
     else:  # each region learns from and is validated on its own share of every class
         groups = [group for _, group in truth.groupby(REGION_COLUMN, sort=True)]
     parts = [
         split_polygons(
-            group, chain.data_field, chain.ratio, seed, POLYGON_ID, enabled=chain.split_ground_truth
+            group,
+            strata,
+            chain.ratio,
+            seed,
+            POLYGON_ID,
+            enabled=chain.split_ground_truth,
+            stratum="class" if strata == chain.data_field else "target bin",
         )
         for group in groups
     ]

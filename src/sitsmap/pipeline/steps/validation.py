@@ -29,7 +29,16 @@ logger = logging.getLogger(__name__)
 
 
 def validate_seed(context: RunContext, seed: int) -> None:
-    """Confusion matrix of run ``seed``'s mosaic over its validation polygons."""
+    """Confusion matrix of run ``seed``'s mosaic over its validation polygons.
+
+    In a regression, its errors instead (see
+    :mod:`sitsmap.pipeline.steps.regression_validation`).
+    """
+    if context.config.regression:
+        from sitsmap.pipeline.steps.regression_validation import validate_regression_seed
+
+        validate_regression_seed(context, seed)
+        return
     polygons = read_vector(context.layout.split(seed))
     validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
     if validation.empty:
@@ -123,6 +132,11 @@ def _per_region(context: RunContext, map_path, polygons) -> dict[str, dict]:
 
 def summarise(context: RunContext) -> None:
     """Write ``RESULTS.txt`` and ``results.json`` over every run (and the fusion)."""
+    if context.config.regression:
+        from sitsmap.pipeline.steps.regression_validation import summarise_regression_runs
+
+        summarise_regression_runs(context)
+        return
     layout, nomenclature = context.layout, context.nomenclature
     records = {
         seed: read_json(layout.final / f"validation_seed_{seed}.json")
