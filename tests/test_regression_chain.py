@@ -235,3 +235,21 @@ def test_lightgbm_learns_and_its_quantile_interval_is_the_uncertainty(small_worl
     # measured 0.37 over pixels and 0.67 over polygons: boosting is noisier than the
     # forest on 13 learning polygons, still far above the mean's 0
     assert seed["pixel"]["r2"] > 0.2 and seed["polygon"]["r2"] > 0.3, seed
+
+
+def test_crossval_in_regression_reports_same_area_and_left_out(small_world, tmp_path):
+    from sitsmap.pipeline.run import run_crossval
+
+    context = run_crossval(config(small_world, tmp_path / "out"))
+    crossval = context.layout.crossval
+    summary = read_json(crossval / "summary.json")
+    assert summary["task"] == "regression"
+    assert [f["left_out"] for f in summary["folds"]] == ["T31TCJ", "T31TCK", "T31TDJ", "T31TDK"]
+    text = (crossval / "summary.txt").read_text()
+    assert "same_area" in text and "left_out_area" in text and "R²" in text
+    assert (crossval / "spread.tif").is_file()
+    assert (context.layout.root / "report.html").stat().st_size > 1000
+    # a fold's model never learnt from the polygons it leaves out
+    fold = context.layout.for_fold("T31TDK")
+    left = set(read_vector(fold.left_out)[POLYGON_ID])
+    assert left and not left & set(read_vector(fold.samples(0))[POLYGON_ID])
