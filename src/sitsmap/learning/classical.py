@@ -41,6 +41,7 @@ __all__ = [
     "LightGBM",
     "RandomForest",
     "check_finite",
+    "lightgbm_parameters",
     "make_classifier",
     "min_child_samples",
     "oversample",
@@ -590,14 +591,39 @@ def _lightgbm(given: Mapping[str, Any], seed: int, n_jobs: int) -> LightGBM:
     data (:func:`min_child_samples`) and ``reg_lambda`` :data:`LIGHTGBM_L2`, each unless
     the user set it (under any of LightGBM's names).
     """
+    model = LightGBM(**lightgbm_parameters(given, seed, n_jobs, l2=LIGHTGBM_L2))
+    model.size_from_data = not MIN_CHILD_ALIASES & set(given)
+    return model
+
+
+def lightgbm_parameters(
+    given: Mapping[str, Any], seed: int, n_jobs: int, l2: float | None = None
+) -> dict[str, Any]:
+    """LightGBM's keyword arguments: the user's, the run's seed, the chain's defaults.
+
+    Parameters
+    ----------
+    given : mapping
+        ``arg_train.lightgbm_parameters``.
+    seed : int
+        The run's seed (a ``random_state`` given is ignored, with a warning).
+    n_jobs : int
+        Threads, unless given.
+    l2 : float, optional
+        ``reg_lambda`` unless the user set an L2 penalty (under any of its names);
+        None keeps LightGBM's own.
+
+    Returns
+    -------
+    dict
+        With ``verbose`` 0 unless given, so that warnings reach the log.
+    """
     params = {"n_jobs": n_jobs, **given}
-    if not L2_ALIASES & set(given):
-        params["reg_lambda"] = LIGHTGBM_L2
+    if l2 is not None and not L2_ALIASES & set(given):
+        params["reg_lambda"] = l2
     if not VERBOSITY_ALIASES & set(given):
         params["verbose"] = 0  # warnings on (-1 would hide them): they reach the log
     if "random_state" in given:
         log.warning("lightgbm_parameters.random_state ignored: the run's seed is used")
     params["random_state"] = seed
-    model = LightGBM(**params)
-    model.size_from_data = not MIN_CHILD_ALIASES & set(given)
-    return model
+    return params

@@ -33,9 +33,9 @@ from sitsmap.config.schema import ArgTrain
 from sitsmap.errors import ConfigError, InputDataError
 from sitsmap.learning.classical import (
     MIN_CHILD_ALIASES,
-    VERBOSITY_ALIASES,
     _lightgbm_warnings_counted,
     check_finite,
+    lightgbm_parameters,
     min_child_samples,
     random_forest_parameters,
 )
@@ -448,7 +448,8 @@ def make_regressor(
         log.info("arg_train.quantile_interval is for lightgbm: the forest's spread is used instead")
     params = random_forest_parameters(settings.otb_classifier_options)
     # each split draws sqrt(n features), as OTB's forest (and the classifier) does;
-    # scikit-learn's regressor default, every feature, was 20× slower on 481 features
+    # with scikit-learn's regressor default, every feature, one 12 000-sample
+    # region model of the demo (481 features) had not finished after 22 min
     return RandomForestRegression(
         **params, max_features=RF_MAX_FEATURES, random_state=seed, n_jobs=n_jobs
     )
@@ -456,12 +457,8 @@ def make_regressor(
 
 def _lightgbm(given: Mapping[str, Any], seed: int, n_jobs: int) -> LightGBMRegression:
     """LightGBM with the user's parameters, the run's seed and the chain's defaults."""
-    params = {"n_jobs": n_jobs, **given}
-    if not VERBOSITY_ALIASES & set(given):
-        params["verbose"] = 0  # warnings on (-1 would hide them): they reach the log
-    if "random_state" in given:
-        log.warning("lightgbm_parameters.random_state ignored: the run's seed is used")
-    params["random_state"] = seed
-    model = LightGBMRegression(**params)
+    # no L2 default: a squared loss has unit hessians, so a leaf's value cannot explode
+    # as the classifier's multiclass ones did (see classical.LIGHTGBM_L2)
+    model = LightGBMRegression(**lightgbm_parameters(given, seed, n_jobs))
     model.size_from_data = not MIN_CHILD_ALIASES & set(given)
     return model

@@ -309,6 +309,7 @@ _CLASSIFIER = (
     "arg_train.model_selection",
     "arg_train.task",
     "arg_train.quantile_interval",
+    "arg_train.regression_bins",
 )
 _TASK = ("arg_train.task",)
 """Classification or regression: read by every step that treats the field's values."""

@@ -89,20 +89,27 @@ def prepare_ground_truth(
         )
     if cleaned.crs is None:
         raise InputDataError("the ground truth has no CRS", path)
+    # other attributes are kept: cross-validation may group polygons by one of them
+    result = _over_tiles(cleaned, crs, coverage, path)
+    result[data_field] = result[data_field].astype(np.int32)
+    result[POLYGON_ID] = np.arange(len(result), dtype=np.int64)
+    return result
+
+
+def _over_tiles(
+    cleaned: gpd.GeoDataFrame, crs: object, coverage: BaseGeometry, path: Path
+) -> gpd.GeoDataFrame:
+    """The cleaned features in the tiles' CRS that meet a tile, with a fresh index."""
     projected = cleaned.to_crs(crs)
     inside = projected[projected.intersects(coverage)]
     if inside.empty:
         raise InputDataError("the ground truth does not overlap any tile", path)
     LOGGER.info(
-        "ground truth: %d polygons over the tiles (%d outside dropped)",
+        "ground truth: %d features over the tiles (%d outside dropped)",
         len(inside),
         len(projected) - len(inside),
     )
-    # other attributes are kept: cross-validation may group polygons by one of them
-    result = inside.reset_index(drop=True)
-    result[data_field] = result[data_field].astype(np.int32)
-    result[POLYGON_ID] = np.arange(len(result), dtype=np.int64)
-    return result
+    return inside.reset_index(drop=True)
 
 
 def _check_field(frame: gpd.GeoDataFrame, path: Path, data_field: str) -> None:
@@ -158,10 +165,7 @@ def prepare_regression_truth(
     if frame.empty:
         raise InputDataError("the ground truth has no features (0 polygons)", path)
     cleaned = clean_regression_truth(frame, data_field, source=path)
-    projected = cleaned.to_crs(crs)
-    inside = projected[projected.intersects(coverage)].reset_index(drop=True)
-    if inside.empty:
-        raise InputDataError("the ground truth does not overlap any tile", path)
+    inside = _over_tiles(cleaned, crs, coverage, path)
     values = inside[data_field].to_numpy(np.float64)
     if np.ptp(values) == 0:
         raise InputDataError(
@@ -169,14 +173,7 @@ def prepare_regression_truth(
             "the tiles: a constant target leaves nothing to learn",
             path,
         )
-    LOGGER.info(
-        "ground truth: %d features over the tiles (%d outside dropped), %s from %g to %g",
-        len(inside),
-        len(projected) - len(inside),
-        data_field,
-        values.min(),
-        values.max(),
-    )
+    LOGGER.info("ground truth: %s from %g to %g", data_field, values.min(), values.max())
     inside[BIN_COLUMN] = bin_of(values, bin_edges(values, bins))
     inside[POLYGON_ID] = np.arange(len(inside), dtype=np.int64)
     return inside

@@ -15,7 +15,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from sitsmap.errors import InputDataError, StepError
 from sitsmap.io.arrays import save_arrays
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
@@ -25,6 +24,7 @@ from sitsmap.learning.selection import selection_text
 from sitsmap.pipeline.context import RunContext
 from sitsmap.pipeline.preflight import configured_regions
 from sitsmap.pipeline.steps.learning import model_selections
+from sitsmap.pipeline.steps.validation import check_pixels_found, validation_polygons
 from sitsmap.sampling.bins import REGRESSION_NODATA, bin_edges
 from sitsmap.validation.reference import regression_pixels
 from sitsmap.validation.regression import (
@@ -35,7 +35,6 @@ from sitsmap.validation.regression import (
 )
 from sitsmap.validation.regression_figures import residual_figure, scatter_figure
 from sitsmap.vectors.ground_truth import POLYGON_ID
-from sitsmap.vectors.split import SPLIT_COLUMN, VALIDATION
 
 __all__ = [
     "REGRESSION_MAP",
@@ -72,16 +71,7 @@ def validate_regression_seed(context: RunContext, seed: int) -> None:
     StepError
         If no pixel of the map falls inside the validation polygons.
     """
-    polygons = read_vector(context.layout.split(seed))
-    validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
-    if validation.empty:
-        # the split step refuses bins of one polygon each; a high ratio can do this too
-        raise InputDataError(
-            f"no validation polygon in the split of run {seed}: lower chain.ratio "
-            f"({context.config.chain.ratio}), give the target more polygons, or set "
-            "chain.split_ground_truth: false",
-            context.config.chain.ground_truth,
-        )
+    validation = validation_polygons(context, seed)
     edges = regression_edges(context)
     map_path = context.layout.final_map(seed, REGRESSION_MAP)
     _validate_map(context, map_path, validation, edges, f"seed_{seed}", required=True)
@@ -92,18 +82,9 @@ def validate_regression_seed(context: RunContext, seed: int) -> None:
 
 def regression_edges(context: RunContext) -> np.ndarray:
     """Quantile bin edges of the target over the whole clean ground truth (one value a polygon)."""
+    # the values binned when the ground truth was prepared (finite, one per feature)
     truth = read_vector(context.layout.ground_truth)
-    field = context.config.chain.data_field
-    if field not in truth.columns:
-        raise InputDataError(
-            f"the clean ground truth has no field {field!r}", context.layout.ground_truth
-        )
-    if POLYGON_ID in truth.columns:
-        truth = truth.drop_duplicates(POLYGON_ID)
-    values = truth[field].to_numpy(dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise InputDataError(f"no finite value in field {field!r}", context.layout.ground_truth)
+    values = truth[context.config.chain.data_field].to_numpy(dtype=np.float64)
     return bin_edges(values, context.config.arg_train.regression_bins)
 
 
@@ -127,14 +108,7 @@ def _validate_map(
     reference, predicted, rows = regression_pixels(
         map_path, polygons, chain.data_field, nodata=REGRESSION_NODATA
     )
-    if reference.size == 0:
-        if required:
-            raise StepError(
-                f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
-                "(polygons narrower than a pixel, or over no-data): nothing to validate on",
-                map_path,
-            )
-        logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
+    check_pixels_found(reference.size, polygons, map_path, required)
     polygon = _polygon_ids(polygons, rows)
     metrics = regression_metrics(reference, predicted, polygon, edges)
     write_json(final / f"validation_{name}.json", {"task": "regression", **metrics.to_dict()})

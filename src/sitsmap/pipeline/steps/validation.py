@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import geopandas as gpd
 import numpy as np
 
 from sitsmap.errors import InputDataError, StepError
@@ -39,16 +40,7 @@ def validate_seed(context: RunContext, seed: int) -> None:
 
         validate_regression_seed(context, seed)
         return
-    polygons = read_vector(context.layout.split(seed))
-    validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
-    if validation.empty:
-        # the split step refuses classes of one polygon each; a high ratio can do this too
-        raise InputDataError(
-            f"no validation polygon in the split of run {seed}: lower chain.ratio "
-            f"({context.config.chain.ratio}), give classes more polygons, or set "
-            "chain.split_ground_truth: false",
-            context.config.chain.ground_truth,
-        )
+    validation = validation_polygons(context, seed)
     _validate_map(
         context, context.layout.final_map(seed), validation, f"seed_{seed}", required=True
     )
@@ -59,6 +51,47 @@ def validate_seed(context: RunContext, seed: int) -> None:
     if context.fold is not None:  # also on the ground the fold never learnt from
         left_out = read_vector(context.layout.left_out)
         _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
+
+
+def validation_polygons(context: RunContext, seed: int) -> gpd.GeoDataFrame:
+    """Run ``seed``'s validation polygons (or points).
+
+    Raises
+    ------
+    InputDataError
+        If the split has none.
+    """
+    polygons = read_vector(context.layout.split(seed))
+    validation = polygons[polygons[SPLIT_COLUMN] == VALIDATION]
+    if validation.empty:
+        # the split step refuses strata of one polygon each; a high ratio can do this too
+        strata = "the target" if context.config.regression else "classes"
+        raise InputDataError(
+            f"no validation polygon in the split of run {seed}: lower chain.ratio "
+            f"({context.config.chain.ratio}), give {strata} more polygons, or set "
+            "chain.split_ground_truth: false",
+            context.config.chain.ground_truth,
+        )
+    return validation
+
+
+def check_pixels_found(count: int, polygons, map_path, required: bool) -> None:
+    """Refuse (``required``) or warn about a map with no pixel inside the polygons.
+
+    Raises
+    ------
+    StepError
+        If ``required`` and ``count`` is 0.
+    """
+    if count:
+        return
+    if required:
+        raise StepError(
+            f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
+            "(polygons narrower than a pixel, or over no-data): nothing to validate on",
+            map_path,
+        )
+    logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
 
 
 def post_processed_maps(context: RunContext) -> list[str]:
@@ -88,14 +121,7 @@ def _validate_map(
     reference, production = reference_and_production(
         map_path, polygons.to_crs(chain.proj), chain.data_field, nodata=NODATA_CLASS
     )
-    if reference.size == 0:
-        if required:
-            raise StepError(
-                f"no pixel of the map falls inside the {len(polygons)} validation polygon(s) "
-                "(polygons narrower than a pixel, or over no-data): nothing to validate on",
-                map_path,
-            )
-        logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
+    check_pixels_found(reference.size, polygons, map_path, required)
     metrics = metrics_of_pairs(reference, production)
     mapped = class_pixel_counts(map_path, nodata=NODATA_CLASS)
     record = {
