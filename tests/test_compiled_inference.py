@@ -85,6 +85,19 @@ def test_compiled_probabilities_are_the_librarys(kind, classes, parameters):
     assert [int(c) for c in trees.classes] == [int(c) for c in model.classes_]
 
 
+@pytest.mark.parametrize("kind", ["rf", "lightgbm"])
+def test_every_row_count_gives_the_librarys_probabilities(kind):
+    # the forest's kernel walks sixteen rows at a time, then the rest one by one;
+    # LightGBM's copies each block: blocks cut short and single rows must be right too
+    model = _fit(kind)
+    trees = compile_trees(model)
+    X, _ = _samples(200, np.asarray(model.classes_), seed=3)
+    for rows in (1, 15, 16, 17, 63, 64, 65, 200):
+        assert np.array_equal(trees.predict_proba(X[:rows]), model.predict_proba(X[:rows]))
+    # a row's probabilities do not depend on its neighbours in the block
+    assert np.array_equal(trees.predict_proba(X[::-1])[::-1], trees.predict_proba(X))
+
+
 def test_saved_model_predicts_with_its_compiled_trees(tmp_path, caplog):
     model = _fit("rf")
     path = tmp_path / "model.bin"

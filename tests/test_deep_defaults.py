@@ -12,6 +12,8 @@ from sitsmap.errors import InputDataError
 from sitsmap.learning.deep.history import HISTORY_COLUMNS, not_learning, plot_history
 from sitsmap.learning.deep.trainer import (
     DeepClassifier,
+    _likely_cause,
+    _Plan,
     auto_settings,
     check_feature_order,
     finite_column_stats,
@@ -227,7 +229,15 @@ BEFORE = {
             "batch_sizes": (256,),
             "enable_early_stop": True,
             "early_stop_patience": 1,
-            "dl_parameters": {"d_model": 16, "n_head": 4, "d_k": 4, "mlp": (16,), "decoder": (16,)},
+            # the input norm was L-TAE's default when this was recorded (see models.LTAE)
+            "dl_parameters": {
+                "d_model": 16,
+                "n_head": 4,
+                "d_k": 4,
+                "mlp": (16,),
+                "decoder": (16,),
+                "input_norm": True,
+            },
         },
         [
             [1.8418581008911132, 1.7834619140625, 0.23, 0.17717161705962758],
@@ -438,3 +448,18 @@ def test_state_saved_before_automatic_settings_still_loads(train, test):
     np.testing.assert_array_equal(loaded.predict_proba(test[0]), model.predict_proba(test[0]))
     assert loaded.impute_values_ is None and loaded.settings_ == {} and loaded.diagnosis_ == ""
     assert (loaded.history_["diagnosis"] == "").all()
+
+
+@pytest.mark.parametrize(
+    ("rate", "advice"),
+    [
+        (1e-5, "too low — try 1e-3, or leave learning_rate unset"),
+        # a usual rate with too few steps: the way out is more steps, not the same rate
+        (1e-3, "too few steps — lower batch_size or raise epochs, or leave them unset"),
+    ],
+)
+def test_not_learning_advice_fits_the_given_rate(rate, advice):
+    plan = _Plan(rate, 4096, 4, 0.0, "constant", False, 10, automatic=())
+    cause = _likely_cause(plan, 79_900, 80, "monitoring accuracy stays at chance")
+    assert cause.endswith(advice)
+    assert f"learning rate {rate:g} with 79 900 learning samples and batch 4096" in cause

@@ -178,6 +178,38 @@ def test_gap_filled_ltae_computes_what_it_did():
     assert {"input_projection.weight", "attention.query", "decoder.0.weight"} <= names
 
 
+@pytest.mark.parametrize("input_norm", [False, True])
+def test_ltae_sees_each_dates_brightness_without_the_input_norm(input_norm):
+    torch.manual_seed(0)
+    network = LTAE(N_CHANNELS, N_DATES, 3, GRID_DAYS, d_model=16, n_head=4, input_norm=input_norm)
+    network.eval()
+    with torch.no_grad():
+        network.input_projection.bias.zero_()
+    x = torch.randn(9, N_CHANNELS * N_DATES)
+    brighter = network(2.0 * x)
+    if input_norm:  # LayerNorm(W x) is blind to the scale of x: the former default
+        torch.testing.assert_close(brighter, network(x), rtol=1e-4, atol=1e-4)
+    else:
+        assert not torch.allclose(brighter, network(x), rtol=1e-2, atol=1e-2)
+
+
+def test_ltae_saved_with_the_input_norm_loads_as_saved():
+    torch.manual_seed(0)
+    saved = LTAE(N_CHANNELS, N_DATES, 3, GRID_DAYS, d_model=16, n_head=4, input_norm=True)
+    with torch.no_grad():
+        saved.input_norm.weight.uniform_(0.5, 1.5)
+        saved.input_norm.bias.uniform_(-0.5, 0.5)
+    saved.eval()
+    state = saved.state_dict()
+    assert "input_norm.weight" in state
+    network = LTAE(N_CHANNELS, N_DATES, 3, GRID_DAYS, d_model=16, n_head=4)  # today's default
+    assert "input_norm.weight" not in network.state_dict()
+    network.load_state_dict(state)  # strict: every key used
+    network.eval()
+    x = torch.randn(9, N_CHANNELS * N_DATES)
+    torch.testing.assert_close(network(x), saved(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     ("dl_name", "params"),
     [("LTAE", {}), ("Transformer", {}), ("Transformer", {"pooling": "mean"})],

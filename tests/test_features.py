@@ -9,7 +9,7 @@ from sitsmap.errors import ConfigError
 from sitsmap.io.raster import RasterGrid
 from sitsmap.preprocessing.features import compute_features, feature_names, index_names
 from sitsmap.preprocessing.gapfilling import gapfill
-from sitsmap.preprocessing.indices import ndvi
+from sitsmap.preprocessing.indices import brightness, ndvi, ndwi
 from sitsmap.preprocessing.masks import flag_nodata, masked
 from sitsmap.preprocessing.temporal import common_period, day_numbers, regular_dates
 from sitsmap.preprocessing.tile import row_windows, working_bytes_per_pixel
@@ -120,12 +120,14 @@ def test_compute_features_matches_its_parts():
         np.testing.assert_array_equal(
             block.features[band * n_out : (band + 1) * n_out], filled[:, band]
         )
-    np.testing.assert_allclose(
-        block.features[10 * n_out : 11 * n_out],
-        ndvi(filled[:, 2], filled[:, 6]),
-        rtol=1e-5,
-        atol=1e-6,
+    # The indices computed within the gap-filling: the same floats as the index functions.
+    np.testing.assert_array_equal(
+        block.features[10 * n_out : 11 * n_out], ndvi(filled[:, 2], filled[:, 6])
     )
+    np.testing.assert_array_equal(
+        block.features[11 * n_out : 12 * n_out], ndwi(filled[:, 8], filled[:, 6])
+    )
+    np.testing.assert_array_equal(block.features[12 * n_out :], brightness(filled, axis=1))
     np.testing.assert_allclose(
         block.features[12 * n_out :], np.sqrt((filled**2).sum(axis=1)), rtol=1e-5
     )

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sitsmap.preprocessing.gapfilling import GapfillStream, gapfill, gapfill_into
+from sitsmap.preprocessing.indices import brightness, normalized_difference
 
 
 def gapfill_reference(values, valid, dates, out_dates):
@@ -167,3 +168,52 @@ def test_stream_refuses_dates_out_of_order():
     stream.add(3.0, np.ones((1, 1, 1), np.int16), np.ones((1, 1), bool))
     with pytest.raises(ValueError, match="in order"):
         stream.add(1.0, np.ones((1, 1, 1), np.int16), np.ones((1, 1), bool))
+
+
+def test_stream_derives_the_indices_with_the_same_floats_as_the_index_functions():
+    rng = np.random.default_rng(3)
+    n_dates, n_bands, height, width = 25, 4, 6, 33
+    values = rng.integers(-50, 10000, (n_dates, n_bands, height, width)).astype(np.int16)
+    values[:, :, 0, 0] = 0  # zero denominators
+    valid = rng.random((n_dates, height, width)) < 0.6
+    valid[rng.random(n_dates) < 0.3] = False  # wholly masked dates
+    valid[:, 1, 1] = False  # a pixel never seen
+    dates = np.sort(rng.choice(300, n_dates, replace=False)).astype(np.float64)
+    out_dates = np.sort(np.concatenate([rng.uniform(-20, 320, 12), dates[[0, 7, -1]]]))
+    pairs = [(2, 1), (0, 3), (-1, -1)]
+    out = np.empty((len(out_dates), n_bands, height, width), dtype=np.float32)
+    derived = np.full((len(out_dates), len(pairs), height, width), np.nan, dtype=np.float32)
+    stream = GapfillStream(out_dates, out, 1e-4, derived=derived, derived_from=pairs)
+    for day, date_values, date_valid in zip(dates, values, valid, strict=True):
+        stream.add(day, date_values, date_valid)
+    np.testing.assert_array_equal(stream.finish(), valid.sum(axis=0))
+    np.testing.assert_array_equal(out, gapfill(values, valid, dates, out_dates, scale=1e-4))
+    np.testing.assert_array_equal(derived[:, 0], normalized_difference(out[:, 2], out[:, 1]))
+    np.testing.assert_array_equal(derived[:, 1], normalized_difference(out[:, 0], out[:, 3]))
+    np.testing.assert_array_equal(derived[:, 2], brightness(out, axis=1))
+    assert not derived[:, :, 1, 1].any()
+
+
+def test_stream_refuses_derived_variables_it_cannot_compute():
+    out = np.zeros((2, 3, 1, 1), dtype=np.float32)
+    derived = np.zeros((2, 1, 1, 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="band positions"):
+        GapfillStream(np.array([0.0, 5.0]), out, derived=derived, derived_from=[(0, 3)])
+    with pytest.raises(ValueError, match="derived must be"):
+        GapfillStream(np.array([0.0, 5.0]), out, derived=derived, derived_from=[(0, 1), (-1, -1)])
+    with pytest.raises(ValueError, match="without a derived array"):
+        GapfillStream(np.array([0.0, 5.0]), out, derived_from=[(0, 1)])
+
+
+def test_stream_takes_more_dates_than_its_narrow_state_holds():
+    # The position of a pixel's last valid date is int16 until there are more dates.
+    n_dates = 2**15 + 3
+    out_dates = np.array([-1.0, 2**15 - 0.5, n_dates + 1.0])
+    out = np.empty((3, 1, 1, 2), dtype=np.float32)
+    stream = GapfillStream(out_dates, out)
+    for day in range(n_dates):
+        stream.add(float(day), np.full((1, 1, 2), day % 1000, np.int16), np.array([[True, False]]))
+    np.testing.assert_array_equal(stream.finish(), [[min(n_dates, 65535), 0]])
+    expected = [0.0, 767.5, float((n_dates - 1) % 1000)]  # 767 at 32767, 768 at 32768
+    np.testing.assert_array_equal(out[:, 0, 0, 0], expected)
+    assert not out[:, 0, 0, 1].any()

@@ -44,7 +44,7 @@ def build_tasks(config: Config) -> list[Task]:
             post=_post_processing(config),
             with_probabilities=config.probability_maps,
         )
-    summary_needs = tuple(f"validation-seed{seed}" for seed in seeds)
+    summary_needs = _validation_keys(tasks)
     if config.chain.merge_final_classifications:
         fused_from = tuple(f"mosaic-seed{seed}" for seed in seeds)
         tasks.append(Task("mosaic-fusion", "mosaic", mosaic.fuse_runs, {}, fused_from))
@@ -83,8 +83,9 @@ def build_crossval_tasks(
         regions = None
     summaries = []
     for fold in folds:
+        fold_tasks: list[Task] = []
         for seed in seeds:
-            tasks += _seed_tasks(
+            fold_tasks += _seed_tasks(
                 tiles,
                 seed,
                 fold,
@@ -94,6 +95,7 @@ def build_crossval_tasks(
                 _post_processing(config),
                 config.probability_maps,
             )
+        tasks += fold_tasks
         summaries.append(f"validation-summary{fold_suffix(fold)}")
         tasks.append(
             Task(
@@ -101,7 +103,7 @@ def build_crossval_tasks(
                 "validation",
                 validation.summarise,
                 {},
-                tuple(f"validation-seed{seed}{fold_suffix(fold)}" for seed in seeds),
+                _validation_keys(fold_tasks),
                 fold,
             )
         )
@@ -115,6 +117,11 @@ def build_crossval_tasks(
         )
     )
     return [declare_reads(task, config) for task in tasks]
+
+
+def _validation_keys(tasks: Sequence[Task]) -> tuple[str, ...]:
+    """The keys of the runs' validation tasks among ``tasks`` (what a summary needs)."""
+    return tuple(task.key for task in tasks if task.step == "validation")
 
 
 def _post_processing(config: Config) -> PostProcessing:
@@ -247,7 +254,6 @@ def _seed_tasks(
             [f"classification-{tile}-{s}{at}" for tile in tiles],
         )
     )
-    validation_needs = [f"mosaic-{s}{at}", f"split-{s}{at}"]
     if post.smoothing.enabled or post.regularisation.enabled or post.uncertainty.enabled:
         tasks.append(
             task(
@@ -258,7 +264,6 @@ def _seed_tasks(
                 [f"mosaic-{s}{at}"],
             )
         )
-        validation_needs.append(f"postprocessing-{s}{at}")
     if post.vectorisation.enabled:
         tasks.append(
             task(
@@ -269,15 +274,26 @@ def _seed_tasks(
                 [f"postprocessing-{s}{at}"],
             )
         )
+    # the raw map is validated as soon as it is mosaicked, beside post-processing
     tasks.append(
         task(
             f"validation-{s}",
             "validation",
             validation.validate_seed,
             {"seed": seed},
-            validation_needs,
+            [f"mosaic-{s}{at}", f"split-{s}{at}"],
         )
     )
+    if post.smoothing.enabled or post.regularisation.enabled:
+        tasks.append(
+            task(
+                f"validation-postprocessed-{s}",
+                "validation",
+                validation.validate_post_processed,
+                {"seed": seed},
+                [f"postprocessing-{s}{at}", f"split-{s}{at}"],
+            )
+        )
     return tasks
 
 
@@ -395,10 +411,19 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
         "validate_seed",
         (
             "chain.data_field",
-            "post_processing.smoothing.enabled",
-            "post_processing.regularisation.enabled",
             "arg_train.regression_bins",
             *_TASK,
+            *_MAP_GRID,
+            *_NOMENCLATURE,
+        ),
+    ),
+    (
+        validation,
+        "validate_post_processed",
+        (
+            "chain.data_field",
+            "post_processing.smoothing.enabled",
+            "post_processing.regularisation.enabled",
             *_MAP_GRID,
             *_NOMENCLATURE,
         ),

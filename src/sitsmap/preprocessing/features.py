@@ -149,10 +149,18 @@ class FeatureBuilder:
                 f"out must be C-contiguous float32 {(n_rows, *shape)}, not {out.dtype} {out.shape}"
             )
         self._features = out
-        # The gap-filling writes the band-major reflectance rows through a (T_out, B, H, W) view.
-        band_rows = self._features[: len(self._bands) * self._n_out]
-        band_rows = band_rows.reshape(len(self._bands), self._n_out, *shape).transpose(1, 0, 2, 3)
-        self._stream = GapfillStream(out_days, band_rows, scale=1.0 / sensor.reflectance_scale)
+        # The gap-filling writes the band-major reflectance rows, then the index rows, through
+        # (T_out, B, H, W) and (T_out, n_indices, H, W) views; it computes each output
+        # date's indices as it writes its bands.
+        by_date = self._features.reshape(-1, self._n_out, *shape).transpose(1, 0, 2, 3)
+        n_bands = len(self._bands)
+        self._stream = GapfillStream(
+            out_days,
+            by_date[:, :n_bands],
+            scale=1.0 / sensor.reflectance_scale,
+            derived=by_date[:, n_bands:],
+            derived_from=_index_pairs(self._bands, self._indices, sensor),
+        )
         self._valid = np.empty(shape, dtype=bool)
 
     def add(self, date: dt.date | float, reflectance: np.ndarray, invalid: np.ndarray) -> None:
@@ -170,9 +178,8 @@ class FeatureBuilder:
         self._stream.add_series(day_numbers(dates), reflectance, ~invalid)
 
     def finish(self) -> FeatureBlock:
-        """Complete the gap-filling, compute the indices and return the features."""
+        """Complete the gap-filling (and the indices with it) and return the features."""
         counts = self._stream.finish()
-        _add_indices(self._features, self._n_out, self._bands, self._indices, self._sensor)
         return FeatureBlock(self._features, counts, counts > 0)
 
 
@@ -213,6 +220,18 @@ def compute_features(
     builder = FeatureBuilder(out_dates, bands, (height, width), sensor)
     builder.add_series(dates, reflectance, invalid)
     return builder.finish()
+
+
+def _index_pairs(
+    bands: list[str], names: list[str], sensor: SensorDescription
+) -> list[tuple[int, int]]:
+    """Each index's band positions as :class:`GapfillStream` takes them; (-1, -1): brightness."""
+    position = {name.upper(): block for block, name in enumerate(bands)}
+    pairs = {name: (a.upper(), b.upper()) for name, a, b in sensor.indices}
+    return [
+        (position[pairs[name][0]], position[pairs[name][1]]) if name in pairs else (-1, -1)
+        for name in names
+    ]
 
 
 def _add_indices(

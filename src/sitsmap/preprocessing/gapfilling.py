@@ -14,16 +14,20 @@ interpolating all bands with the same weights.
 
 :class:`GapfillStream` computes the same values (bit for bit) from dates given one
 at a time, in order, so that a reader never has to hold the whole series: it
-keeps, per pixel, only the last valid observation and the next output date to
-fill. The feature pipeline uses it.
+keeps, per pixel, only the last valid observation, which date it was and how many
+valid dates there were. It can also compute spectral indices of each output date
+as it writes its bands (``derived``). The feature pipeline uses it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit, prange
+
+from sitsmap.preprocessing.indices import normalized_difference_value
 
 __all__ = ["GapfillStream", "gapfill", "gapfill_into"]
 
@@ -131,8 +135,20 @@ class GapfillStream:
         ``(T_out,)`` day numbers of the output grid, sorted ascending.
     out : numpy.ndarray of float32
         ``(T_out, B, H, W)``, any strides, filled by :meth:`add` and :meth:`finish`.
+        Fastest when its transpose ``(B, T_out, H, W)`` is C-contiguous (band-major rows
+        of a feature array).
     scale : float
         Factor applied to every output value.
+    derived : numpy.ndarray of float32, optional
+        ``(T_out, D, H, W)``, any strides: spectral indices of the gap-filled values,
+        computed for each output date as soon as its bands are written, while they are
+        still in the processor's cache (a separate pass over ``out`` reads it all again
+        from memory).
+    derived_from : sequence of (int, int)
+        One pair per derived variable: ``(a, b)``, band positions in ``out``, for the
+        normalized difference ``(out_a - out_b) / (out_a + out_b)`` (0 where the sum is
+        0), or ``(-1, -1)`` for the brightness (Euclidean norm over all the bands); the
+        same float32 operations as :mod:`sitsmap.preprocessing.indices`.
 
     Notes
     -----
@@ -144,17 +160,32 @@ class GapfillStream:
         counts = stream.finish()
     """
 
-    def __init__(self, out_dates: np.ndarray, out: np.ndarray, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        out_dates: np.ndarray,
+        out: np.ndarray,
+        scale: float = 1.0,
+        derived: np.ndarray | None = None,
+        derived_from: Sequence[tuple[int, int]] = (),
+    ) -> None:
         self._out_dates = _sorted_days(out_dates, "out_dates")
         if out.ndim != 4 or out.shape[0] != len(self._out_dates) or out.dtype != np.float32:
             raise ValueError(f"out must be float32 (T_out, B, H, W), not {out.dtype} {out.shape}")
         self._out = out
+        self._planes = out.transpose(1, 0, 2, 3)  # the kernels index (B, T_out, H, W)
+        self._derived, self._pairs = _derived_planes(out, derived, derived_from)
         self._scale = float(scale)
         shape = out.shape[2:]
+        # Per pixel: its last valid values, the position of its last valid date in the table
+        # of dates taken in (-1 before any; int16 while there are few enough dates), and its
+        # number of valid dates (saturating at 65535, as returned). The narrow types are for
+        # speed: the fold reads and writes the state of every pixel at every date.
         self._last_values: np.ndarray | None = None  # allocated with the first date's dtype
-        self._last_day = np.zeros(shape, dtype=np.float64)
-        self._next_out = np.zeros(shape, dtype=np.int32)
-        self._count = np.zeros(shape, dtype=np.int32)
+        self._last = np.full(shape, -1, dtype=np.int16)
+        self._count = np.zeros(shape, dtype=np.uint16)
+        self._days = np.empty(0, dtype=np.float64)  # the dates taken in (day numbers)
+        self._ends = np.empty(0, dtype=np.int64)  # the output dates up to each of them
+        self._n_days = 0
         self._day = -np.inf
 
     def add(self, day: float, values: np.ndarray, valid: np.ndarray) -> None:
@@ -173,16 +204,20 @@ class GapfillStream:
             )
         self._ensure_state(values.dtype)
         self._day = float(day)
+        first = self._take_days(np.array([self._day]))
         _fold_date(
-            self._day,
+            first,
             values,
             _as_bytes(valid),
             self._out_dates,
             self._scale,
-            self._out,
+            self._planes,
+            self._derived,
+            self._pairs,
+            self._days,
+            self._ends,
             self._last_values,
-            self._last_day,
-            self._next_out,
+            self._last,
             self._count,
         )
 
@@ -204,23 +239,41 @@ class GapfillStream:
             )
         self._ensure_state(values.dtype)
         self._day = float(days64[-1])
+        first = self._take_days(days64)
         with _KERNEL_LOCK:
             _fold_series(
-                days64,
+                first,
+                len(days64),
                 values,
                 _as_bytes(valid),
                 self._out_dates,
                 self._scale,
-                self._out,
+                self._planes,
+                self._derived,
+                self._pairs,
+                self._days,
+                self._ends,
                 self._last_values,
-                self._last_day,
-                self._next_out,
+                self._last,
                 self._count,
             )
 
     def _ensure_state(self, dtype: np.dtype) -> None:
         if self._last_values is None:  # the last valid values keep the input's dtype
             self._last_values = np.zeros(self._out.shape[1:], dtype=dtype)
+
+    def _take_days(self, days: np.ndarray) -> int:
+        """Append ``days`` to the table of dates taken in; return the position of the first."""
+        first, self._n_days = self._n_days, self._n_days + len(days)
+        if self._n_days > len(self._days):
+            size = max(2 * len(self._days), self._n_days, 64)
+            self._days = np.resize(self._days, size)
+            self._ends = np.resize(self._ends, size)
+        self._days[first : self._n_days] = days
+        self._ends[first : self._n_days] = np.searchsorted(self._out_dates, days, side="right")
+        if self._n_days - 1 > np.iinfo(self._last.dtype).max:
+            self._last = self._last.astype(np.int32)
+        return first
 
     def finish(self) -> np.ndarray:
         """Fill the output dates after each pixel's last valid date; return the valid counts.
@@ -234,8 +287,37 @@ class GapfillStream:
         if last is None:
             last = np.zeros(self._out.shape[1:], dtype=np.int16)
         with _KERNEL_LOCK:
-            _fill_after_last(self._scale, self._out, last, self._next_out, self._count)
-        return np.minimum(self._count, 65535).astype(np.uint16)
+            _fill_after_last(
+                self._scale,
+                self._planes,
+                self._derived,
+                self._pairs,
+                last,
+                self._last,
+                self._ends,
+            )
+        return self._count.copy()
+
+
+def _derived_planes(
+    out: np.ndarray, derived: np.ndarray | None, derived_from: Sequence[tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The derived array as the kernels index it, ``(D, T_out, H, W)``, and its band pairs."""
+    n_out, n_bands, height, width = out.shape
+    pairs = np.array(list(derived_from), dtype=np.int64).reshape(-1, 2)
+    if derived is None:
+        if len(pairs):
+            raise ValueError("derived_from is given without a derived array")
+        return np.zeros((0, n_out, height, width), dtype=np.float32), pairs
+    if derived.shape != (n_out, len(pairs), height, width) or derived.dtype != np.float32:
+        raise ValueError(
+            f"derived must be float32 {(n_out, len(pairs), height, width)}, "
+            f"not {derived.dtype} {derived.shape}"
+        )
+    brightness = (pairs == -1).all(axis=1)
+    if not ((brightness | (pairs >= 0).all(axis=1)) & (pairs < n_bands).all(axis=1)).all():
+        raise ValueError(f"derived_from must hold band positions below {n_bands} or (-1, -1)")
+    return derived.transpose(1, 0, 2, 3), pairs
 
 
 def _as_bytes(valid: np.ndarray) -> np.ndarray:
@@ -335,85 +417,146 @@ def _interpolate(values, row, first, low, high, weight, factor, out):  # pragma:
 
 @njit(cache=True, fastmath=False, nogil=True)
 def _fold_date(
-    day, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
-):  # pragma: no cover
+    t, values, valid, out_dates, scale, planes, derived, pairs, days, ends,
+    last_values, last, count,
+):  # fmt: skip  # pragma: no cover
     # Serial on purpose: it runs in the consumer thread while reader threads decode the
     # next dates; a parallel kernel per date would make its idle threads spin meanwhile.
-    k_end = np.searchsorted(out_dates, day, side="right")
-    start, before, weight = _row_scratch(values.shape[2])
+    scratch = _row_scratch(values.shape[2])
     for row in range(values.shape[1]):
         _fold_row(
-            row, day, k_end, values, valid, out_dates, scale, out,
-            last_values, last_day, next_out, count, start, before, weight,
+            row, t, values, valid, out_dates, scale, planes, derived, pairs, days, ends,
+            last_values, last, count, scratch,
         )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
 def _fold_series(
-    days, values, valid, out_dates, scale, out, last_values, last_day, next_out, count
-):  # pragma: no cover
+    first, n_days, values, valid, out_dates, scale, planes, derived, pairs, days, ends,
+    last_values, last, count,
+):  # fmt: skip  # pragma: no cover
     for row in prange(values.shape[2]):
-        start, before, weight = _row_scratch(values.shape[3])
-        for t in range(days.shape[0]):
-            k_end = np.searchsorted(out_dates, days[t], side="right")
+        scratch = _row_scratch(values.shape[3])
+        for t in range(n_days):
             _fold_row(
-                row, days[t], k_end, values[t], valid[t], out_dates, scale, out,
-                last_values, last_day, next_out, count, start, before, weight,
+                row, first + t, values[t], valid[t], out_dates, scale, planes, derived, pairs,
+                days, ends, last_values, last, count, scratch,
             )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def _row_scratch(width):  # pragma: no cover
-    return np.empty(width, np.int64), np.empty(width, np.float64), np.empty(width, np.float64)
+    # start (first output date to fill), before (day of the previous valid observation),
+    # weight, a float32 sum of squares.
+    return (
+        np.empty(width, np.int64),
+        np.empty(width, np.float64),
+        np.empty(width, np.float64),
+        np.empty(width, np.float32),
+    )
 
 
-@njit(cache=True, fastmath=False, nogil=True)
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _fold_row(
-    row, day, k_end, values, valid, out_dates, scale, out,
-    last_values, last_day, next_out, count, start, before, weight,
+    row, t, values, valid, out_dates, scale, planes, derived, pairs, days, ends,
+    last_values, last, count, scratch,
 ):  # fmt: skip  # pragma: no cover
-    # Each valid observation fills the output dates from the pixel's next unfilled one up
-    # to its own date (``k_end``, the same for every pixel), interpolating from the previous
-    # valid observation, or repeating itself when it is the first. The loops run output
-    # date, then band, then pixel, so that every write runs along one row of one output
-    # plane: 2.5x faster than pixel-outer loops, whose writes jump between planes. Weight 1
-    # (on the date itself, or before the first valid date) takes z itself; otherwise the
-    # arithmetic is that of _interpolate, so the floats are the same.
-    n_bands, _, width = values.shape
+    # Date t's valid observations fill the output dates from each pixel's next unfilled one
+    # (after its previous valid date) up to date t (``k_end``, the same for every pixel),
+    # interpolating from the previous valid observation, or repeating themselves when they
+    # are the first. The loops run output date, then band, then pixel, so that every write
+    # runs along one row of one output plane (2.5x faster than pixel-outer loops, whose
+    # writes jump between planes); the indices of an output date are computed right after
+    # its bands, from the rows still in cache. Weight 1 (on the date itself, or before the
+    # first valid date) takes z itself; otherwise the arithmetic is that of _interpolate,
+    # so the floats are the same.
+    start, before, weight, squares = scratch
+    day, k_end = days[t], ends[t]
+    width = values.shape[2]
+    # Branch-free, so that it vectorizes (1.3x faster fold): `before` only counts where valid.
+    n_valid = 0
+    for col in range(width):
+        is_valid = valid[row, col] != 0
+        previous = last[row, col]
+        seen = previous >= 0
+        at = previous if seen else 0
+        start[col] = (ends[at] if seen else 0) if is_valid else k_end
+        before[col] = days[at] if seen else day
+        last[row, col] = t if is_valid else previous
+        count[row, col] += is_valid and count[row, col] < 65535
+        n_valid += is_valid
+    if n_valid == 0:
+        return
     k_first = k_end
     for col in range(width):
-        if valid[row, col]:
-            start[col] = next_out[row, col]
-            k_first = min(k_first, start[col])
-            before[col] = day if count[row, col] == 0 else last_day[row, col]
-            next_out[row, col] = k_end
-            last_day[row, col] = day
-            count[row, col] += 1
-        else:
-            start[col] = k_end  # nothing to fill
+        k_first = min(k_first, start[col])
     for k in range(k_first, k_end):
-        for col in range(width):
-            on_date = before[col] == day or out_dates[k] == day
-            weight[col] = 1.0 if on_date else (out_dates[k] - before[col]) / (day - before[col])
-        for b in range(n_bands):
+        on_date = out_dates[k] == day
+        for col in range(width):  # no branch on the division: NaN where before == day
+            w = (out_dates[k] - before[col]) / (day - before[col])
+            weight[col] = 1.0 if on_date or before[col] == day else w
+        for b in range(values.shape[0]):
             for col in range(width):
                 if start[col] <= k:
-                    a = np.float64(last_values[b, row, col])
-                    z = np.float64(values[b, row, col])
-                    w = weight[col]
-                    out[k, b, row, col] = (z if w == 1.0 else a + w * (z - a)) * scale
-    for b in range(n_bands):
+                    planes[b, k, row, col] = _interpolated(
+                        last_values[b, row, col], values[b, row, col], weight[col], scale
+                    )
+        _derive_row(planes, derived, pairs, k, row, start, squares)
+    for b in range(values.shape[0]):
         for col in range(width):
             if valid[row, col]:
                 last_values[b, row, col] = values[b, row, col]
 
 
-@njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _fill_after_last(scale, out, last_values, next_out, count):  # pragma: no cover
-    n_out, n_bands, height, width = out.shape
-    for row in prange(height):
+@njit(cache=True, fastmath=False, nogil=True, inline="always")
+def _interpolated(last, value, weight, scale):  # pragma: no cover
+    a = np.float64(last)
+    z = np.float64(value)
+    return (z if weight == 1.0 else a + weight * (z - a)) * scale
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _derive_row(planes, derived, pairs, k, row, start, squares):  # pragma: no cover
+    """Compute the derived planes of output date ``k`` where ``start[col] <= k`` on ``row``.
+
+    ``pairs[j]`` is ``(a, b)`` for the normalized difference of bands a and b, ``(-1, -1)``
+    for the brightness (Euclidean norm over the bands, summed in band order in float32).
+    """
+    width = start.shape[0]
+    for j in range(pairs.shape[0]):
+        a, b = pairs[j, 0], pairs[j, 1]
+        if a >= 0:
+            for col in range(width):
+                if start[col] <= k:
+                    derived[j, k, row, col] = normalized_difference_value(
+                        planes[a, k, row, col], planes[b, k, row, col]
+                    )
+            continue
+        squares[:] = 0.0
+        for band in range(planes.shape[0]):
+            for col in range(width):
+                if start[col] <= k:
+                    value = planes[band, k, row, col]
+                    squares[col] += value * value
         for col in range(width):
-            factor = scale if count[row, col] > 0 else 0.0
-            for k in range(next_out[row, col], n_out):
-                for b in range(n_bands):
-                    out[k, b, row, col] = np.float64(last_values[b, row, col]) * factor
+            if start[col] <= k:
+                derived[j, k, row, col] = np.sqrt(squares[col])
+
+
+@njit(parallel=True, cache=True, fastmath=False, nogil=True)
+def _fill_after_last(scale, planes, derived, pairs, last_values, last, ends):  # pragma: no cover
+    # Output date after output date along each row, like _fold_row's common date.
+    n_bands, n_out, height, width = planes.shape
+    for row in prange(height):
+        start = np.empty(width, np.int64)
+        factor = np.empty(width, np.float64)
+        squares = np.empty(width, np.float32)
+        for col in range(width):
+            start[col] = 0 if last[row, col] < 0 else ends[last[row, col]]
+            factor[col] = 0.0 if last[row, col] < 0 else scale
+        for k in range(start.min() if width else n_out, n_out):
+            for b in range(n_bands):
+                for col in range(width):
+                    if start[col] <= k:
+                        planes[b, k, row, col] = np.float64(last_values[b, row, col]) * factor[col]
+            _derive_row(planes, derived, pairs, k, row, start, squares)

@@ -21,6 +21,7 @@ __all__ = [
     "ndwi",
     "normalized_difference",
     "normalized_difference_into",
+    "normalized_difference_value",
 ]
 
 
@@ -119,15 +120,26 @@ def _check_same_float32(*arrays: np.ndarray) -> None:
             raise ValueError(f"shapes differ: {[a.shape for a in arrays]}")
 
 
+@njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def normalized_difference_value(first, second):  # pragma: no cover
+    """``(first - second) / (first + second)`` of two float32 numbers, 0 where the sum is 0.
+
+    Compiled; the one formula of every compiled normalized difference (the gap-filling
+    computes the indices of an output date as it writes its bands).
+    """
+    total = first + second
+    return (first - second) / total if total != 0 else np.float32(0.0)
+
+
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
 def _normalized_difference_kernel(first, second, out):  # pragma: no cover
     for i in prange(out.shape[0]):
-        total = first[i] + second[i]
-        out[i] = (first[i] - second[i]) / total if total != 0 else np.float32(0.0)
+        out[i] = normalized_difference_value(first[i], second[i])
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
 def _brightness_kernel(bands, out):  # pragma: no cover
+    # The sum runs over the bands in order from 0.0, in float32, like the gap-filling's.
     for i in prange(out.shape[0]):
         total = np.float32(0.0)
         for b in range(bands.shape[0]):

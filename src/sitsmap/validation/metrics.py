@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "ClassificationMetrics",
@@ -223,4 +222,8 @@ def summarise_runs(values: Sequence[float]) -> tuple[float, float]:
     if array.size == 1:
         return mean, 0.0
     sem = float(array.std(ddof=1) / math.sqrt(array.size))
+    # imported here: scipy.stats costs 0.4-0.9 s to import, and every process that plans
+    # a run (this module is reachable from the task graph) would otherwise pay it
+    from scipy import stats
+
     return mean, float(stats.t.ppf(0.975, array.size - 1) * sem)

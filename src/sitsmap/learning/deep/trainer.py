@@ -1378,7 +1378,9 @@ def _likely_cause(
     if automatic:
         return f"{UNEXPLAINED[task]} ({setting})"
     if rate * steps < 1:  # Adam moves a weight by about the rate per step at most
-        return f"{setting}: too low — try 1e-3, or leave learning_rate unset"
+        if rate < 1e-3:
+            return f"{setting}: too low — try 1e-3, or leave learning_rate unset"
+        return f"{setting}: too few steps — lower batch_size or raise epochs, or leave them unset"
     return f"{setting} — try 1e-3, or leave learning_rate and batch_size unset"
 
 

@@ -44,13 +44,21 @@ def validate_seed(context: RunContext, seed: int) -> None:
     _validate_map(
         context, context.layout.final_map(seed), validation, f"seed_{seed}", required=True
     )
-    for kind in post_processed_maps(context):  # beside the raw map: did post-processing help?
-        _validate_map(
-            context, context.layout.final_map(seed, kind), validation, f"seed_{seed}_{kind}"
-        )
     if context.fold is not None:  # also on the ground the fold never learnt from
         left_out = read_vector(context.layout.left_out)
         _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
+
+
+def validate_post_processed(context: RunContext, seed: int) -> None:
+    """Confusion matrices of run ``seed``'s smoothed and regularised maps, beside its raw one.
+
+    A task of its own, so that the raw map is validated while post-processing runs.
+    """
+    validation = validation_polygons(context, seed)
+    for kind in post_processed_maps(context):  # did post-processing help?
+        _validate_map(
+            context, context.layout.final_map(seed, kind), validation, f"seed_{seed}_{kind}"
+        )
 
 
 def validation_polygons(context: RunContext, seed: int) -> gpd.GeoDataFrame:
