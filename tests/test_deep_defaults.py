@@ -299,6 +299,11 @@ def test_not_learning_reads_the_history():
     dominated = rows.assign(val_oa=np.linspace(0.85, 0.87, 12))  # one class: 85 %
     assert "at chance (0.87, chance 0.85)" in not_learning(dominated, 0.85, 0.6)
     assert not_learning(dominated.assign(val_oa=0.9), 0.85, 0.6) == ""
+    # below one class's share, but agreeing beyond chance: a small, lopsided monitoring split
+    lopsided = dominated.assign(val_oa=0.7)
+    assert "at chance (0.70, chance 0.85)" in not_learning(lopsided, 0.85, 0.6)
+    assert not_learning(lopsided.assign(val_kappa=np.linspace(0.1, 0.45, 12)), 0.85, 0.6) == ""
+    assert "at chance" in not_learning(lopsided.assign(val_kappa=0.05), 0.85, 0.6)
     diverged = rows.assign(train_loss=np.r_[1.8, np.full(11, np.nan)])
     assert not_learning(diverged, 1 / 6, 1.79) == "the learning loss diverged (NaN or infinite)"
     assert "diverged" in not_learning(diverged.assign(train_loss=np.inf), 1 / 6, 1.79)

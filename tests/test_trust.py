@@ -151,7 +151,7 @@ def test_changed_config_reruns_exactly_the_affected_tasks(world, finished, tmp_p
     assert planned == {
         "learning-seed0", "classification-T31TCJ-seed0", "classification-T31TCK-seed0",
         "mosaic-seed0", "postprocessing-seed0", "validation-seed0",
-        "validation-postprocessed-seed0", "validation-summary",
+        "validation-smoothed-seed0", "validation-regularised-seed0", "validation-summary",
     }  # fmt: skip
     assert "arg_train.classifier changed ('rf' → 'lightgbm')" in dry.output
     assert records(output) == before  # a dry run changes nothing

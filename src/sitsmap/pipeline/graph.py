@@ -284,13 +284,13 @@ def _seed_tasks(
             [f"mosaic-{s}{at}", f"split-{s}{at}"],
         )
     )
-    if post.smoothing.enabled or post.regularisation.enabled:
+    for kind in validation.post_processed_kinds(post):  # each map its own task, side by side
         tasks.append(
             task(
-                f"validation-postprocessed-{s}",
+                f"validation-{kind.lower()}-{s}",
                 "validation",
                 validation.validate_post_processed,
-                {"seed": seed},
+                {"seed": seed, "kind": kind},
                 [f"postprocessing-{s}{at}", f"split-{s}{at}"],
             )
         )
@@ -422,8 +422,6 @@ _READS: tuple[tuple[object, str, tuple[str, ...]], ...] = (
         "validate_post_processed",
         (
             "chain.data_field",
-            "post_processing.smoothing.enabled",
-            "post_processing.regularisation.enabled",
             *_MAP_GRID,
             *_NOMENCLATURE,
         ),

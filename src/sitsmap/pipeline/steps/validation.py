@@ -7,6 +7,7 @@ import logging
 import geopandas as gpd
 import numpy as np
 
+from sitsmap.config.schema import PostProcessing
 from sitsmap.errors import InputDataError, StepError
 from sitsmap.io.atomic import write_text
 from sitsmap.io.figures import save_figure
@@ -49,16 +50,14 @@ def validate_seed(context: RunContext, seed: int) -> None:
         _validate_map(context, context.layout.final_map(seed), left_out, f"left_out_seed_{seed}")
 
 
-def validate_post_processed(context: RunContext, seed: int) -> None:
-    """Confusion matrices of run ``seed``'s smoothed and regularised maps, beside its raw one.
+def validate_post_processed(context: RunContext, seed: int, kind: str) -> None:
+    """Confusion matrix of run ``seed``'s ``kind`` map (Smoothed, Regularised), beside its raw one.
 
-    A task of its own, so that the raw map is validated while post-processing runs.
+    A task per map, so that the raw map is validated while post-processing runs and
+    the post-processed maps side by side.
     """
     validation = validation_polygons(context, seed)
-    for kind in post_processed_maps(context):  # did post-processing help?
-        _validate_map(
-            context, context.layout.final_map(seed, kind), validation, f"seed_{seed}_{kind}"
-        )
+    _validate_map(context, context.layout.final_map(seed, kind), validation, f"seed_{seed}_{kind}")
 
 
 def validation_polygons(context: RunContext, seed: int) -> gpd.GeoDataFrame:
@@ -104,7 +103,11 @@ def check_pixels_found(count: int, polygons, map_path, required: bool) -> None:
 
 def post_processed_maps(context: RunContext) -> list[str]:
     """The post-processed class maps of a run (validated beside its raw map)."""
-    post = context.config.post_processing
+    return post_processed_kinds(context.config.post_processing)
+
+
+def post_processed_kinds(post: PostProcessing) -> list[str]:
+    """The kinds of class map ``post`` makes: Smoothed, Regularised (when enabled)."""
     enabled = {"Smoothed": post.smoothing.enabled, "Regularised": post.regularisation.enabled}
     return [kind for kind, on in enabled.items() if on]
 
