@@ -293,7 +293,11 @@ def test_not_learning_reads_the_history():
     assert "never went below its first epoch's (1.500)" in not_learning(stalled, 1 / 6, 1.79)
     assert "first epoch" not in not_learning(stalled.iloc[:9], 1 / 6, 1.79)  # too early
     flat = rows.assign(val_loss=np.linspace(1.8, 1.75, 12))
-    assert "near the 1.790 of predicting" in not_learning(flat, 1 / 6, 1.79)
+    assert "no better than the 1.790 of predicting" in not_learning(flat, 1 / 6, 1.79)
+    worse = rows.assign(val_loss=np.linspace(2.6, 2.5, 12))  # far above a constant's loss
+    assert "stays at 2.500, no better than the 1.790 of predicting" in not_learning(
+        worse, 1 / 6, 1.79
+    )
     chance = rows.assign(val_oa=0.19)
     assert "at chance (0.19, chance 0.17)" in not_learning(chance, 1 / 6, 1.79)
     dominated = rows.assign(val_oa=np.linspace(0.85, 0.87, 12))  # one class: 85 %

@@ -310,8 +310,8 @@ def not_learning(runs: pd.DataFrame, chance: float, constant_loss: float) -> str
         return f"the monitoring loss never went below its first epoch's ({losses[0]:.3f})"
     if math.isfinite(constant_loss) and losses.min() > FLAT_LOSS * constant_loss:
         return (
-            f"the monitoring loss stays at {losses.min():.3f}, near the {constant_loss:.3f} "
-            "of predicting the class frequencies"
+            f"the monitoring loss stays at {losses.min():.3f}, no better than the "
+            f"{constant_loss:.3f} of predicting the class frequencies"
         )
     return ""
 
