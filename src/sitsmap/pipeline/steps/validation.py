@@ -101,11 +101,6 @@ def check_pixels_found(count: int, polygons, map_path, required: bool) -> None:
     logger.warning("%s: no map pixel falls inside a validation polygon", map_path)
 
 
-def post_processed_maps(context: RunContext) -> list[str]:
-    """The post-processed class maps of a run (validated beside its raw map)."""
-    return post_processed_kinds(context.config.post_processing)
-
-
 def post_processed_kinds(post: PostProcessing) -> list[str]:
     """The kinds of class map ``post`` makes: Smoothed, Regularised (when enabled)."""
     enabled = {"Smoothed": post.smoothing.enabled, "Regularised": post.regularisation.enabled}
@@ -187,7 +182,7 @@ def summarise(context: RunContext) -> None:
     if any("regions" in record for record in records.values()):
         report["regions"], block = _regions_report(context, records)
         text += block
-    products = post_processed_maps(context)
+    products = post_processed_kinds(context.config.post_processing)
     if products:
         report["post_processing"], block = _post_processing_report(context, products)
         text += block
